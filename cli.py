@@ -1,0 +1,110 @@
+"""The `dialer` command: the composition root. Nothing imports this module."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dialer.ami import AmiError
+from dialer.config import AmiSettings, ConfigError
+from dialer.sandbox.chroot import SUITES, SandboxError
+from dialer.sandbox.demo import run_demo
+from dialer.sandbox.instance import Sandbox
+
+app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+err = Console(stderr=True)
+
+SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} ({v})' for k, v in SUITES.items())}")]
+AmiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AMI_PORT", help="AMI port of this sandbox.")]
+AgiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AGI_PORT", help="FastAGI port the dialplan calls.")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@sandbox_app.command("up")
+def sandbox_up(suite: SuiteOpt = "sid", ami_port: AmiPortOpt = 5038, agi_port: AgiPortOpt = 4573) -> None:
+    """Build the chroot once, install asterisk_conf/, start Asterisk, wait for FullyBooted."""
+    if os.geteuid() != 0:
+        _fail("the sandbox needs root (chroot, mount)")
+    try:
+        status = Sandbox(suite, ami_port, agi_port).up(progress=lambda m: err.print(m, highlight=False))
+    except (SandboxError, ConfigError) as exc:
+        _fail(str(exc))
+    console.print(f"Asterisk {status.version} up (pid {status.pid}), AMI on 127.0.0.1:{ami_port}")
+
+
+@sandbox_app.command("down")
+def sandbox_down(suite: SuiteOpt = "sid", ami_port: AmiPortOpt = 5038) -> None:
+    """Stop the sandbox's Asterisk (orderly, killed after a deadline)."""
+    ran = Sandbox(suite, ami_port).down()
+    console.print("stopped" if ran else "was not running")
+
+
+@sandbox_app.command("status")
+def sandbox_status(suite: SuiteOpt = "sid", ami_port: AmiPortOpt = 5038) -> None:
+    """Asterisk version, process and whether AMI answers; exit 1 when AMI does not."""
+    status = Sandbox(suite, ami_port).status()
+    process = f"running (pid {status.pid})" if status.running else "not running"
+    console.print(f"Asterisk: {status.version or 'unknown'}\nprocess: {process}")
+    if status.ami_up:
+        console.print(f"AMI: up on 127.0.0.1:{ami_port}, {status.channels} live channels")
+    else:
+        console.print(f"AMI: down on 127.0.0.1:{ami_port} ({status.detail})")
+        raise typer.Exit(1)
+
+
+@sandbox_app.command("cli")
+def sandbox_cli(
+    command: Annotated[str | None, typer.Argument(help="One CLI command; none for a console.")] = None,
+    suite: SuiteOpt = "sid",
+    ami_port: AmiPortOpt = 5038,
+) -> None:
+    """The sandbox's Asterisk CLI (asterisk -r)."""
+    try:
+        code = Sandbox(suite, ami_port).cli(command)
+    except SandboxError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
+
+
+@sandbox_app.command("demo")
+def sandbox_demo(ami_port: AmiPortOpt = 5038) -> None:
+    """Call every simulated customer once, side by side, and print what Asterisk reported."""
+    try:
+        rows = asyncio.run(run_demo(AmiSettings(port=ami_port)))
+    except AmiError as exc:
+        _fail(f"{exc} (is the sandbox up? dialer sandbox up)")
+    table = Table(title="One call to each simulated customer")
+    for col in ("customer", "number", "originate", "reason", "AMD", "hangup cause", "seconds"):
+        table.add_column(col)
+    for what, r in rows:
+        amd = f"{r.amd_status} ({r.amd_cause})" if r.amd_status else "-"
+        cause = "-" if r.hangup_cause is None else str(r.hangup_cause)
+        table.add_row(what, r.number, r.response, f"{r.reason} {r.reason_text}", amd, cause, f"{r.seconds:.1f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,3 @@
+"""Outbound IVR dialer engine for Asterisk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,311 @@
+"""The dialer's only door to the Asterisk Manager Interface.
+
+Wraps panoramisk's Manager so that:
+- connecting and logging in either succeed or raise one clear error (unreachable, refused
+  login, timeout) instead of retrying forever in the background;
+- every action has a timeout;
+- nothing is ever re-sent on its own after a disconnect (panoramisk re-sends pending actions
+  when a new connection reports FullyBooted; an Originate sent twice calls a person twice);
+- actions still waiting when the connection drops fail at once with AmiDisconnected;
+- events reach any number of subscribers, each through its own queue.
+Reconnecting with backoff and resync belong to the engine, which owns the policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from panoramisk import Manager
+from panoramisk.actions import Action
+from panoramisk.message import Message
+
+from dialer.ami.events import EventStream
+from dialer.config import AmiSettings
+
+log = logging.getLogger(__name__)
+
+
+class AmiError(Exception):
+    """Base of every AMI failure the dialer reports."""
+
+
+class AmiConnectError(AmiError):
+    """Asterisk's manager port cannot be reached."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk refused the login (wrong user or secret, or a deny/permit rule)."""
+
+
+class AmiTimeout(AmiError):
+    """Asterisk did not answer in time."""
+
+
+class AmiDisconnected(AmiError):
+    """The connection dropped while an action was waiting for its answer."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered an action with Response: Error."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"AMI action {action} failed: {message}")
+        self.action = action
+        self.message = message
+
+
+class _NeverResend:
+    """panoramisk re-sends every action not in `forgetable_actions`: here, none is."""
+
+    def __contains__(self, _action: object) -> bool:
+        return True
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager with connection handling taken over by AmiClient."""
+
+    def __init__(self, client: AmiClient, **config: Any) -> None:
+        super().__init__(**config)
+        self._client = client
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        # Called when create_connection finishes; AmiClient.connect awaits the same future.
+        if f.cancelled() or f.exception() is not None:
+            return
+        _transport, protocol = f.result()
+        self._connected = True
+        self.protocol = protocol
+        protocol.queue = deque()
+        protocol.factory = self
+        protocol.log = self.log
+        protocol.config = self.config
+        protocol.encoding = self.encoding = self.config["encoding"]
+        self.responses = protocol.responses = {}
+
+    def connection_lost(self, exc: Any) -> None:
+        self._connected = False
+        self.authenticated = False
+        self._client._on_connection_lost(exc)
+
+
+class AmiClient:
+    """One logged-in AMI session."""
+
+    def __init__(self, settings: AmiSettings, events: str = "on") -> None:
+        self.settings = settings
+        self._events_mask = events
+        self._manager: _Manager | None = None
+        self._streams: list[EventStream] = []
+        self._booted = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._disconnect_callbacks: list[Callable[[BaseException | None], None]] = []
+        self.ami_version: str | None = None
+
+    # -- connection -------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Connect and log in; raises AmiConnectError, AmiAuthError or AmiTimeout."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        self._booted.clear()
+        self._lost.clear()
+        manager = _Manager(
+            self,
+            loop=loop,
+            host=s.host,
+            port=s.port,
+            events=self._events_mask,
+            forgetable_actions=_NeverResend(),
+            ping_delay=3600,  # the engine decides how to watch the link
+        )
+        manager.register_event("*", self._dispatch)
+        self._manager = manager
+        try:
+            await asyncio.wait_for(manager.connect(), s.connect_timeout)
+        except asyncio.TimeoutError:
+            raise AmiTimeout(f"AMI {s.host}:{s.port}: no connection within {s.connect_timeout:g} s") from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise AmiConnectError(f"AMI {s.host}:{s.port} unreachable: {reason}") from None
+        self.ami_version = getattr(manager.protocol, "version", None)
+        try:
+            resp = await self._send(
+                {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": self._events_mask},
+                s.connect_timeout,
+            )
+        except AmiError:
+            self.close()
+            raise
+        if not resp.success:
+            self.close()
+            raise AmiAuthError(
+                f"AMI {s.host}:{s.port}: login as {s.username!r} refused ({resp.message or 'no reason given'})"
+            )
+        manager.authenticated = True
+        log.info("AMI logged in to %s:%s as %s", s.host, s.port, s.username)
+
+    async def wait_fully_booted(self, timeout: float) -> None:
+        """Wait for the FullyBooted event Asterisk sends after login once it has booted."""
+        try:
+            await asyncio.wait_for(self._booted.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AmiTimeout(f"Asterisk did not report FullyBooted within {timeout:g} s") from None
+
+    @property
+    def connected(self) -> bool:
+        return self._manager is not None and bool(self._manager._connected) and not self._lost.is_set()
+
+    def on_disconnect(self, callback: Callable[[BaseException | None], None]) -> None:
+        self._disconnect_callbacks.append(callback)
+
+    async def wait_disconnected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._lost.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        manager, self._manager = self._manager, None
+        if manager is None:
+            return
+        self._lost.set()
+        self._fail_pending(manager, AmiDisconnected("AMI connection closed"))
+        manager.close()
+
+    def _on_connection_lost(self, exc: Any) -> None:
+        if self._lost.is_set():
+            return
+        self._lost.set()
+        log.warning("AMI connection to %s:%s lost", self.settings.host, self.settings.port)
+        if self._manager is not None:
+            self._fail_pending(self._manager, AmiDisconnected("AMI connection lost"))
+        error = exc if isinstance(exc, BaseException) else None
+        for callback in self._disconnect_callbacks:
+            callback(error)
+
+    @staticmethod
+    def _fail_pending(manager: _Manager, error: AmiError) -> None:
+        # panoramisk moves unanswered actions from the protocol's table to awaiting_actions
+        # when the link closes: fail them wherever they are, and keep nothing to re-send.
+        responses: dict[str, Action] = getattr(manager.protocol, "responses", None) or {}
+        for action in [*responses.values(), *manager.awaiting_actions]:
+            if not action.future.done():
+                action.future.set_exception(error)
+                action.future.exception()  # retrieved: no "never retrieved" warning
+        responses.clear()
+        manager.awaiting_actions.clear()
+
+    # -- actions ----------------------------------------------------------------------
+    async def _send(self, fields: Mapping[str, Any], timeout: float) -> Any:
+        manager = self._manager
+        if manager is None or not manager._connected or manager.protocol is None:
+            raise AmiDisconnected("AMI is not connected")
+        action = Action(dict(fields))
+        future = manager.send_action(action)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            manager.protocol.responses.pop(action.id, None)
+            raise AmiTimeout(f"AMI action {fields.get('Action')} got no answer within {timeout:g} s") from None
+
+    async def action(self, fields: Mapping[str, Any], timeout: float | None = None) -> Message:
+        """Send one action and return its response; Response: Error raises AmiActionError."""
+        resp = await self._send(fields, timeout or self.settings.action_timeout)
+        if isinstance(resp, list):
+            first = resp[0]
+            if not first.success:
+                raise AmiActionError(str(fields.get("Action")), first.message)
+            return first
+        if not resp.success:
+            raise AmiActionError(str(fields.get("Action")), resp.message)
+        return resp
+
+    async def action_list(self, fields: Mapping[str, Any], timeout: float | None = None) -> list[Message]:
+        """Send an action answered by an event list (CoreShowChannels, QueueStatus, ...)."""
+        resp = await self._send(fields, timeout or self.settings.action_timeout)
+        messages = resp if isinstance(resp, list) else [resp]
+        if not messages[0].success:
+            raise AmiActionError(str(fields.get("Action")), messages[0].message)
+        return [m for m in messages[1:] if not str(m.get("Event", "")).endswith("Complete")]
+
+    async def originate(
+        self,
+        *,
+        channel: str,
+        context: str,
+        exten: str = "s",
+        priority: int = 1,
+        channel_id: str,
+        timeout_ms: int = 30000,
+        caller_id: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Message:
+        """Send one asynchronous Originate and return its OriginateResponse event.
+
+        Sent exactly once: never re-sent after a disconnect, which raises AmiDisconnected
+        (the caller cannot know whether the call went out).
+        """
+        fields: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": str(priority),
+            "ChannelId": channel_id,
+            "Timeout": str(timeout_ms),
+            "Async": "true",
+        }
+        if caller_id:
+            fields["CallerID"] = caller_id
+        if variables:
+            fields["Variable"] = [f"{k}={v}" for k, v in variables.items()]
+        if extra:
+            fields.update(extra)
+        wait = timeout_ms / 1000 + self.settings.action_timeout
+        resp = await self._send(fields, wait)
+        messages = resp if isinstance(resp, list) else [resp]
+        if not messages[0].success:
+            raise AmiActionError("Originate", messages[0].message)
+        final = messages[-1]
+        self._dispatch(self._manager, final)
+        return final
+
+    async def ping(self, timeout: float | None = None) -> None:
+        await self.action({"Action": "Ping"}, timeout)
+
+    # -- events -----------------------------------------------------------------------
+    def events(self, names: Iterable[str] | None = None, maxsize: int = 10000) -> EventStream:
+        """A new subscription to the events named (all when None); close it when done."""
+        stream = EventStream(names, maxsize, on_close=self._streams.remove)
+        self._streams.append(stream)
+        return stream
+
+    def _dispatch(self, _manager: Any, event: Message) -> None:
+        name = str(event.get("Event", ""))
+        if name == "FullyBooted":
+            self._booted.set()
+        for stream in list(self._streams):
+            stream.offer(name, event)
+
+    async def __aenter__(self) -> AmiClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "AmiActionError",
+    "AmiAuthError",
+    "AmiClient",
+    "AmiConnectError",
+    "AmiDisconnected",
+    "AmiError",
+    "AmiTimeout",
+]

@@ -1,0 +1,69 @@
+"""Settings read from the environment (DIALER_*), with the sandbox's values as defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value the dialer cannot use; the message names the setting."""
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}: expected an integer, got {raw!r}") from None
+
+
+def cache_dir() -> Path:
+    """Where the dialer keeps what is built once and reused (sandbox chroots, prompt audio).
+
+    Outside the repository: DIALER_CACHE_DIR, else $XDG_CACHE_HOME/asterisk-ivr-dialer.
+    """
+    explicit = os.environ.get("DIALER_CACHE_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).resolve() / "asterisk-ivr-dialer"
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "dialer"
+    secret: str = "dialer-sandbox-secret"
+    connect_timeout: float = 5.0
+    action_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> AmiSettings:
+        return cls(
+            host=os.environ.get("DIALER_AMI_HOST", cls.host),
+            port=_int_env("DIALER_AMI_PORT", cls.port),
+            username=os.environ.get("DIALER_AMI_USER", cls.username),
+            secret=os.environ.get("DIALER_AMI_SECRET", cls.secret),
+        )
+
+
+@dataclass(frozen=True)
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+
+    @classmethod
+    def from_env(cls) -> AgiSettings:
+        return cls(
+            host=os.environ.get("DIALER_AGI_HOST", cls.host),
+            port=_int_env("DIALER_AGI_PORT", cls.port),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"agi://{self.host}:{self.port}"

@@ -1,0 +1,308 @@
+"""One sandbox Asterisk: its configuration, its process, its status.
+
+Several instances share one chroot; each is named by its AMI port and has its own
+configuration directory (/etc/dialer-sandbox/p<port>) and run/log/spool/db directories
+(/var/lib/dialer-sandbox/p<port>) inside it, so two sandboxes run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.ami import AmiClient, AmiError
+from dialer.config import AgiSettings, AmiSettings, cache_dir
+from dialer.sandbox import chroot
+from dialer.sandbox.chroot import SandboxError
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
+BOOT_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+def prompt_cache_dir() -> Path:
+    """Rendered prompt audio; bind-mounted at the same path inside the chroot."""
+    return cache_dir() / "prompts"
+
+
+@dataclass
+class Status:
+    running: bool
+    pid: int | None
+    ami_up: bool
+    version: str | None
+    detail: str = ""
+    channels: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Sandbox:
+    suite: str = "sid"
+    ami_port: int = 5038
+    agi_port: int = 4573
+
+    # -- paths ------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return chroot.chroot_path(self.suite)
+
+    @property
+    def name(self) -> str:
+        return f"p{self.ami_port}"
+
+    @property
+    def inner_etc(self) -> str:
+        return f"/etc/dialer-sandbox/{self.name}"
+
+    @property
+    def inner_var(self) -> str:
+        return f"/var/lib/dialer-sandbox/{self.name}"
+
+    def host_path(self, inner: str) -> Path:
+        return self.root / inner.lstrip("/")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.host_path(self.inner_var) / "asterisk.pid"
+
+    @property
+    def console_log(self) -> Path:
+        return self.host_path(self.inner_var) / "console.log"
+
+    @property
+    def ami(self) -> AmiSettings:
+        return AmiSettings(port=self.ami_port)
+
+    @property
+    def agi(self) -> AgiSettings:
+        return AgiSettings(port=self.agi_port)
+
+    # -- configuration ----------------------------------------------------------------
+    def install_conf(self) -> None:
+        """Copy asterisk_conf/ (and its sandbox/ part) in, with this instance's ports."""
+        etc = self.host_path(self.inner_etc)
+        if etc.exists():
+            shutil.rmtree(etc)
+        etc.mkdir(parents=True)
+        for src in sorted(CONF_DIR.glob("*.conf")) + sorted((CONF_DIR / "sandbox").glob("*.conf")):
+            text = src.read_text()
+            if src.name == "manager.conf":
+                text = re.sub(r"(?m)^port\s*=.*$", f"port = {self.ami_port}", text, count=1)
+            if src.name == "extensions_dialer.conf":
+                text = text.replace("agi://127.0.0.1:4573", self.agi.url)
+            (etc / src.name).write_text(text)
+        var = self.inner_var
+        (etc / "asterisk.conf").write_text(
+            "[directories]\n"
+            f"astetcdir => {self.inner_etc}\n"
+            "astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules\n"
+            "astvarlibdir => /var/lib/asterisk\n"
+            "astdatadir => /usr/share/asterisk\n"
+            "astagidir => /usr/share/asterisk/agi-bin\n"
+            "astkeydir => /var/lib/asterisk\n"
+            "astsbindir => /usr/sbin\n"
+            f"astdbdir => {var}/db\n"
+            f"astspooldir => {var}/spool\n"
+            f"astrundir => {var}/run\n"
+            f"astlogdir => {var}/log\n"
+            f"astcachedir => {var}/cache\n"
+            "\n[options]\n"
+            "verbose = 0\n"
+            "nocolor = yes\n"
+            "runuser = root\n"
+            "rungroup = root\n"
+            "maxcalls = 5000\n"
+            "maxfiles = 65536\n"
+        )
+        for sub in ("db", "spool", "run", "log", "cache"):
+            self.host_path(f"{var}/{sub}").mkdir(parents=True, exist_ok=True)
+
+    def _moddir_check(self) -> None:
+        moddir = self.host_path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
+        if not moddir.is_dir():
+            raise SandboxError(f"Asterisk modules not found at {moddir}: is this an x86_64 chroot?")
+
+    # -- process ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The instance's Asterisk pid if that process is alive (checked by its command line)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid, self.inner_etc) else None
+
+    def asterisk_cmd(self, *args: str) -> list[str]:
+        return ["chroot", str(self.root), "asterisk", "-C", f"{self.inner_etc}/asterisk.conf", *args]
+
+    def up(self, progress=log.info) -> Status:  # type: ignore[no-untyped-def]
+        """Build (once), configure, start and wait for FullyBooted; idempotent."""
+        chroot.ensure_chroot(self.suite, progress)
+        self._moddir_check()
+        if self.pid() is not None:
+            status = asyncio.run(self._ami_status(BOOT_TIMEOUT_S))
+            if status.ami_up:
+                return status
+            self.down()
+        _check_port_free(self.ami_port)
+        self.install_conf()
+        chroot.ensure_mounts(self.root, [prompt_cache_dir()])
+        console = open(self.console_log, "ab")
+        proc = subprocess.Popen(
+            self.asterisk_cmd("-f", "-U", "root", "-n"),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        console.close()
+        self.pid_file.write_text(f"{proc.pid}\n")
+        progress(f"Asterisk started (pid {proc.pid}), waiting for FullyBooted on AMI port {self.ami_port}")
+        status = asyncio.run(self._wait_booted(proc, BOOT_TIMEOUT_S))
+        return status
+
+    async def _wait_booted(self, proc: subprocess.Popen[bytes], timeout: float) -> Status:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last_error = "no answer"
+        while loop.time() < deadline:
+            if proc.poll() is not None:
+                raise SandboxError(
+                    f"Asterisk exited with {proc.returncode} while booting; last lines of "
+                    f"{self.console_log}:\n{self._log_tail()}"
+                )
+            try:
+                async with AmiClient(self.ami, events="system") as client:
+                    await client.wait_fully_booted(max(1.0, deadline - loop.time()))
+                    return await self._describe(client, proc.pid)
+            except AmiError as exc:
+                last_error = str(exc)
+            await asyncio.sleep(0.2)
+        self._kill(proc.pid)
+        raise SandboxError(f"Asterisk did not boot within {timeout:g} s ({last_error}):\n{self._log_tail()}")
+
+    async def _describe(self, client: AmiClient, pid: int | None) -> Status:
+        settings = await client.action({"Action": "CoreSettings"})
+        channels = await client.action_list({"Action": "CoreShowChannels"})
+        return Status(
+            running=True,
+            pid=pid,
+            ami_up=True,
+            version=str(settings.get("AsteriskVersion", "")) or None,
+            channels=len(channels),
+            extra={"AMI": str(client.ami_version or "")},
+        )
+
+    async def _ami_status(self, timeout: float) -> Status:
+        pid = self.pid()
+        try:
+            async with AmiClient(self.ami, events="system") as client:
+                await client.wait_fully_booted(timeout)
+                return await self._describe(client, pid)
+        except AmiError as exc:
+            return Status(running=pid is not None, pid=pid, ami_up=False, version=None, detail=str(exc))
+
+    def status(self) -> Status:
+        return asyncio.run(self._ami_status(5.0))
+
+    def down(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop Asterisk in order (core stop now), kill it after the deadline; True if it ran."""
+        pid = self.pid()
+        if pid is None:
+            self._release_mounts()
+            return False
+        subprocess.run(
+            self.asterisk_cmd("-rx", "core stop now"), capture_output=True, timeout=timeout, check=False
+        )
+        if not _wait_gone(pid, self.inner_etc, timeout):
+            log.warning("Asterisk pid %s did not stop within %g s: killing it", pid, timeout)
+            self._kill(pid)
+        self.pid_file.unlink(missing_ok=True)
+        self._release_mounts()
+        return True
+
+    def _kill(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, self.inner_etc, 5.0)
+
+    def _release_mounts(self) -> None:
+        """Unmount the chroot's mounts when no other instance is running in it."""
+        if not self.root.exists() or _running_instances(self.root):
+            return
+        chroot.unmount_under(self.root)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.console_log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no console log)"
+
+    def cli(self, command: str | None) -> int:
+        """Run one Asterisk CLI command, or attach an interactive console."""
+        if self.pid() is None:
+            raise SandboxError(f"the sandbox on AMI port {self.ami_port} is not running: dialer sandbox up")
+        args = ["-rx", command] if command else ["-r"]
+        return subprocess.call(self.asterisk_cmd(*args))
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _alive(pid: int, marker: str) -> bool:
+    try:
+        # reap it if it is our own child that has exited (a zombie still answers kill 0)
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "asterisk" in cmdline and marker in cmdline
+
+
+def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid, marker):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid, marker)
+
+
+def _running_instances(root: Path) -> list[int]:
+    base = root / "var/lib/dialer-sandbox"
+    pids = []
+    for pid_file in base.glob("p*/asterisk.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except ValueError:
+            continue
+        if _alive(pid, f"/etc/dialer-sandbox/{pid_file.parent.name}"):
+            pids.append(pid)
+    return pids
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SandboxError(
+                f"port {port} on 127.0.0.1 is taken by another program: choose another AMI port "
+                "(--ami-port or DIALER_AMI_PORT)"
+            ) from None

@@ -1,0 +1,177 @@
+"""The sandbox's real Asterisk: the dialer's AMI user, the outbound context, the simulated
+customers and agents."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from dialer.ami import AmiActionError, AmiAuthError, AmiClient
+from dialer.config import AmiSettings
+from dialer.sandbox.instance import Sandbox
+from dialer.sandbox.probe import ProbeResult, probe_call
+from dialer.sandbox.sim import sim_number
+
+pytestmark = pytest.mark.asterisk
+
+# behaviour -> (sim_number kwargs, OriginateResponse Response, Reason)
+EXPECTED: dict[str, tuple[dict[str, object], str, int]] = {
+    "human": ({"answers": ["1"]}, "Success", 4),
+    "hangup": ({"hangup_after_s": 5}, "Success", 4),
+    "machine": ({}, "Success", 4),
+    "busy": ({}, "Failure", 5),
+    "congestion": ({}, "Failure", 8),
+    "no_answer": ({}, "Failure", 3),
+    "invalid": ({}, "Failure", 0),
+}
+RING_TIMEOUT_MS = 4000
+
+
+@pytest.fixture(scope="module")
+def calls(sandbox: Sandbox) -> dict[str, ProbeResult]:
+    """One call to every simulated behaviour, all at once."""
+
+    async def run() -> dict[str, ProbeResult]:
+        async with AmiClient(sandbox.ami) as ami:
+            with ami.events() as everything:
+                numbers = {b: sim_number(b, **kw) for b, (kw, _, _) in EXPECTED.items()}  # type: ignore[arg-type]
+                results = await asyncio.gather(
+                    *(probe_call(ami, n, ring_timeout_ms=RING_TIMEOUT_MS) for n in numbers.values())
+                )
+                await asyncio.sleep(0.5)
+                names = {str(e.get("Event")) for e in everything.drain()}
+        out = dict(zip(numbers, results, strict=True))
+        out["_events"] = names  # type: ignore[assignment]
+        return out
+
+    return asyncio.run(run())
+
+
+async def test_dialer_user_logs_in_and_sees_fully_booted(ami: AmiClient) -> None:
+    await ami.wait_fully_booted(10)
+    settings = await ami.action({"Action": "CoreSettings"})
+    assert str(settings["AsteriskVersion"]).startswith("22.")
+
+
+async def test_wrong_secret_is_refused(sandbox: Sandbox) -> None:
+    bad = AmiSettings(port=sandbox.ami_port, secret="not-the-secret")
+    with pytest.raises(AmiAuthError, match="refused"):
+        async with AmiClient(bad):
+            pass
+
+
+async def test_dialer_user_may_not_run_cli_commands(ami: AmiClient) -> None:
+    # least privilege: no 'command' write class
+    with pytest.raises(AmiActionError, match="[Pp]ermission denied"):
+        await ami.action({"Action": "Command", "Command": "core show version"})
+
+
+async def test_resync_action_is_allowed(ami: AmiClient) -> None:
+    channels = await ami.action_list({"Action": "CoreShowChannels"})
+    assert isinstance(channels, list)
+
+
+@pytest.mark.parametrize("behaviour", list(EXPECTED))
+def test_originate_result_per_behaviour(calls: dict[str, ProbeResult], behaviour: str) -> None:
+    _, response, reason = EXPECTED[behaviour]
+    result = calls[behaviour]
+    assert (result.response, result.reason) == (response, reason), result
+
+
+def test_invalid_number_hangs_up_with_q850_unallocated(calls: dict[str, ProbeResult]) -> None:
+    assert calls["invalid"].hangup_cause == 1
+
+
+def test_no_answer_waits_for_the_ring_timeout(calls: dict[str, ProbeResult]) -> None:
+    assert RING_TIMEOUT_MS / 1000 - 0.5 <= calls["no_answer"].seconds < RING_TIMEOUT_MS / 1000 + 3
+
+
+def test_amd_says_human_for_the_human(calls: dict[str, ProbeResult]) -> None:
+    assert calls["human"].amd_status == "HUMAN"
+    assert calls["hangup"].amd_status == "HUMAN"
+
+
+def test_amd_says_machine_for_the_voicemail(calls: dict[str, ProbeResult]) -> None:
+    assert calls["machine"].amd_status == "MACHINE"
+
+
+def test_only_the_events_the_dialer_reads_reach_it(calls: dict[str, ProbeResult]) -> None:
+    names = calls["_events"]  # type: ignore[index]
+    assert {"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent"} <= names
+    allowed = {
+        "FullyBooted", "Shutdown", "Reload", "OriginateResponse", "Newchannel", "Newstate", "Hangup",
+        "UserEvent", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",
+        "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
+    }  # fmt: skip
+    assert names <= allowed, names - allowed
+
+
+async def test_simulated_human_presses_each_answer_after_the_prompt(ami: AmiClient) -> None:
+    channel_id = str(uuid.uuid4())
+    number = sim_number("human", answers=["1", "1234"])
+    with ami.events(["UserEvent"]) as stream:
+        resp = await ami.originate(
+            channel=f"Local/{number}@sim-customers", context="sim-test-ivr", channel_id=channel_id
+        )
+        assert resp["Response"] == "Success"
+        heard = []
+        while len(heard) < 3:  # the IVR reads three times; the third hears nothing
+            ev = await stream.wait_for(
+                lambda e: e.get("UserEvent") == "SimHeard" and e.get("Uniqueid") == channel_id, 30
+            )
+            heard.append(ev.get("Digits") or "")
+    assert heard == ["1", "1234", ""]
+
+
+async def test_simulated_human_hangs_up_after_n_seconds(ami: AmiClient) -> None:
+    channel_id = str(uuid.uuid4())
+    with ami.events(["Hangup"]) as stream:
+        await ami.originate(
+            channel=f"Local/{sim_number('hangup', hangup_after_s=3)}@sim-customers",
+            context="sim-test-ivr",
+            channel_id=channel_id,
+        )
+        answered = time.monotonic()
+        await stream.wait_for(lambda e: e.get("Uniqueid") == channel_id, 15)
+    assert 2.5 <= time.monotonic() - answered <= 5.0
+
+
+async def test_simulated_agent_answers_the_collections_queue(ami: AmiClient) -> None:
+    channel_id = str(uuid.uuid4())
+    with ami.events(["AgentConnect", "AgentComplete", "QueueCallerJoin"]) as stream:
+        await ami.originate(
+            channel=f"Local/{sim_number('human')}@sim-customers", context="sim-test-queue", channel_id=channel_id
+        )
+        joined = await stream.wait_for(lambda e: e.get("Uniqueid") == channel_id, 10)
+        assert joined["Event"] == "QueueCallerJoin" and joined["Queue"] == "collections"
+        connect = await stream.wait_for(lambda e: e.get("Uniqueid") == channel_id, 20)
+        assert connect["Event"] == "AgentConnect"
+        assert str(connect["MemberName"]).startswith("sim-agent")
+        complete = await stream.wait_for(lambda e: e.get("Uniqueid") == channel_id, 20)
+    assert complete["Event"] == "AgentComplete"
+    assert complete["Reason"] == "agent"
+    assert 4 <= int(complete["TalkTime"]) <= 8
+
+
+def test_installed_config_carries_this_sandboxs_ports(sandbox: Sandbox) -> None:
+    etc = sandbox.host_path(sandbox.inner_etc)
+    assert f"port = {sandbox.ami_port}" in (etc / "manager.conf").read_text()
+    assert f"agi://127.0.0.1:{sandbox.agi_port}" in (etc / "extensions_dialer.conf").read_text()
+
+
+def test_two_sandboxes_run_side_by_side(sandbox: Sandbox) -> None:
+    second = Sandbox(sandbox.suite, sandbox.ami_port + 1, sandbox.agi_port + 1)
+    assert second.pid() is None
+    status = second.up()
+    try:
+        assert status.ami_up and status.version and status.version.startswith("22.")
+        assert sandbox.status().ami_up  # the first one is untouched
+        pid = second.pid()
+        assert pid is not None
+    finally:
+        assert second.down()
+    assert second.pid() is None
+    assert sandbox.status().ami_up
