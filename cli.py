@@ -21,7 +21,8 @@ from dialer.sandbox.instance import Sandbox
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-console = Console()
+# Piped output (logs, CI) keeps whole table rows instead of wrapping at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} ({v})' for k, v in SUITES.items())}")]

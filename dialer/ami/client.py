@@ -102,6 +102,7 @@ class AmiClient:
         self._streams: list[EventStream] = []
         self._booted = asyncio.Event()
         self._lost = asyncio.Event()
+        self._inflight: set[asyncio.Future[Any]] = set()
         self._disconnect_callbacks: list[Callable[[BaseException | None], None]] = []
         self.ami_version: str | None = None
 
@@ -173,7 +174,7 @@ class AmiClient:
         if manager is None:
             return
         self._lost.set()
-        self._fail_pending(manager, AmiDisconnected("AMI connection closed"))
+        self._fail_pending(AmiDisconnected("AMI connection closed"))
         manager.close()
 
     def _on_connection_lost(self, exc: Any) -> None:
@@ -181,23 +182,20 @@ class AmiClient:
             return
         self._lost.set()
         log.warning("AMI connection to %s:%s lost", self.settings.host, self.settings.port)
-        if self._manager is not None:
-            self._fail_pending(self._manager, AmiDisconnected("AMI connection lost"))
+        self._fail_pending(AmiDisconnected("AMI connection lost"))
         error = exc if isinstance(exc, BaseException) else None
         for callback in self._disconnect_callbacks:
             callback(error)
 
-    @staticmethod
-    def _fail_pending(manager: _Manager, error: AmiError) -> None:
-        # panoramisk moves unanswered actions from the protocol's table to awaiting_actions
-        # when the link closes: fail them wherever they are, and keep nothing to re-send.
-        responses: dict[str, Action] = getattr(manager.protocol, "responses", None) or {}
-        for action in [*responses.values(), *manager.awaiting_actions]:
-            if not action.future.done():
-                action.future.set_exception(error)
-                action.future.exception()  # retrieved: no "never retrieved" warning
-        responses.clear()
-        manager.awaiting_actions.clear()
+    def _fail_pending(self, error: AmiError) -> None:
+        """Fail every action still waiting; panoramisk would otherwise drop or re-send them."""
+        inflight, self._inflight = self._inflight, set()
+        for future in inflight:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved: no "never retrieved" warning
+        if self._manager is not None:
+            self._manager.awaiting_actions.clear()
 
     # -- actions ----------------------------------------------------------------------
     async def _send(self, fields: Mapping[str, Any], timeout: float) -> Any:
@@ -206,10 +204,13 @@ class AmiClient:
             raise AmiDisconnected("AMI is not connected")
         action = Action(dict(fields))
         future = manager.send_action(action)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             manager.protocol.responses.pop(action.id, None)
+            future.cancel()
             raise AmiTimeout(f"AMI action {fields.get('Action')} got no answer within {timeout:g} s") from None
 
     async def action(self, fields: Mapping[str, Any], timeout: float | None = None) -> Message:
@@ -299,13 +300,3 @@ class AmiClient:
     async def __aexit__(self, *_exc: object) -> None:
         self.close()
 
-
-__all__ = [
-    "AmiActionError",
-    "AmiAuthError",
-    "AmiClient",
-    "AmiConnectError",
-    "AmiDisconnected",
-    "AmiError",
-    "AmiTimeout",
-]
