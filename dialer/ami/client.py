@@ -89,7 +89,7 @@ class _Manager(Manager):  # type: ignore[misc]
     def connection_lost(self, exc: Any) -> None:
         self._connected = False
         self.authenticated = False
-        self._client._on_connection_lost(exc)
+        self._client._on_connection_lost(self, exc)
 
 
 class AmiClient:
@@ -104,7 +104,6 @@ class AmiClient:
         self._lost = asyncio.Event()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._disconnect_callbacks: list[Callable[[BaseException | None], None]] = []
-        self.ami_version: str | None = None
 
     # -- connection -------------------------------------------------------------------
     async def connect(self) -> None:
@@ -131,7 +130,6 @@ class AmiClient:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise AmiConnectError(f"AMI {s.host}:{s.port} unreachable: {reason}") from None
-        self.ami_version = getattr(manager.protocol, "version", None)
         try:
             resp = await self._send(
                 {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": self._events_mask},
@@ -177,9 +175,9 @@ class AmiClient:
         self._fail_pending(AmiDisconnected("AMI connection closed"))
         manager.close()
 
-    def _on_connection_lost(self, exc: Any) -> None:
-        if self._lost.is_set():
-            return
+    def _on_connection_lost(self, manager: _Manager, exc: Any) -> None:
+        if manager is not self._manager or self._lost.is_set():
+            return  # a late notice from a connection already replaced or closed
         self._lost.set()
         log.warning("AMI connection to %s:%s lost", self.settings.host, self.settings.port)
         self._fail_pending(AmiDisconnected("AMI connection lost"))

@@ -17,7 +17,8 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.ami import AmiClient, AmiError
@@ -45,7 +46,6 @@ class Status:
     version: str | None
     detail: str = ""
     channels: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,13 +147,20 @@ class Sandbox:
     def asterisk_cmd(self, *args: str) -> list[str]:
         return ["chroot", str(self.root), "asterisk", "-C", f"{self.inner_etc}/asterisk.conf", *args]
 
-    def up(self, progress=log.info) -> Status:  # type: ignore[no-untyped-def]
-        """Build (once), configure, start and wait for FullyBooted; idempotent."""
+    def up(self, progress: Callable[[str], None] = log.info) -> Status:
+        """Build (once), configure, start and wait for FullyBooted.
+
+        On a sandbox that already runs: install asterisk_conf/ again and reload it, so the
+        running Asterisk never serves a stale configuration.
+        """
         chroot.ensure_chroot(self.suite, progress)
         self._moddir_check()
         if self.pid() is not None:
+            self.install_conf()
+            subprocess.run(self.asterisk_cmd("-rx", "core reload"), capture_output=True, timeout=30, check=False)
             status = asyncio.run(self._ami_status(BOOT_TIMEOUT_S))
             if status.ami_up:
+                progress(f"Asterisk already running (pid {status.pid}); configuration reloaded")
                 return status
             self.down()
         _check_port_free(self.ami_port)
@@ -202,7 +209,6 @@ class Sandbox:
             ami_up=True,
             version=str(settings.get("AsteriskVersion", "")) or None,
             channels=len(channels),
-            extra={"AMI": str(client.ami_version or "")},
         )
 
     async def _ami_status(self, timeout: float) -> Status:
