@@ -25,7 +25,7 @@ app.add_typer(sandbox_app, name="sandbox")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
-SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} ({v})' for k, v in SUITES.items())}")]
+SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} (Asterisk {v})' for k, v in SUITES.items())}")]
 AmiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AMI_PORT", help="AMI port of this sandbox.")]
 AgiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AGI_PORT", help="FastAGI port the dialplan calls.")]
 

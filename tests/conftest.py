@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dialer.ami import AmiClient
+from dialer.sandbox.chroot import SUITES
 from dialer.sandbox.instance import Sandbox
 
 TEST_AMI_PORT = int(os.environ.get("DIALER_TEST_AMI_PORT", "15038"))
 TEST_AGI_PORT = int(os.environ.get("DIALER_TEST_AGI_PORT", "14573"))
 TEST_SUITE = os.environ.get("DIALER_TEST_SUITE", "sid")
+ASTERISK_MAJOR = f"{SUITES[TEST_SUITE]}."  # what CoreSettings' AsteriskVersion starts with
 
 
 @pytest.fixture(scope="session")

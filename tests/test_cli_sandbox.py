@@ -9,16 +9,18 @@ from typer.testing import CliRunner
 
 from cli import app
 from dialer.sandbox.instance import Sandbox
+from tests.conftest import ASTERISK_MAJOR
 
 pytestmark = pytest.mark.asterisk
 runner = CliRunner()
 
 
 def test_status_shows_asterisk_22_and_ami_up(sandbox: Sandbox) -> None:
-    result = runner.invoke(app, ["sandbox", "status", "--ami-port", str(sandbox.ami_port)])
+    result = runner.invoke(app, ["sandbox", "status", "--suite", sandbox.suite, "--ami-port", str(sandbox.ami_port)])
     assert result.exit_code == 0, result.output
-    assert "Asterisk: 22." in result.output
+    assert f"Asterisk: {ASTERISK_MAJOR}" in result.output
     assert f"AMI: up on 127.0.0.1:{sandbox.ami_port}" in result.output
+    assert f"process: running (pid {sandbox.pid()})" in result.output
 
 
 def test_status_of_a_sandbox_that_is_not_running_exits_1(sandbox: Sandbox) -> None:
@@ -34,7 +36,8 @@ def test_status_of_a_sandbox_that_is_not_running_exits_1(sandbox: Sandbox) -> No
 def test_up_is_idempotent_and_keeps_the_running_asterisk(sandbox: Sandbox) -> None:
     pid = sandbox.pid()
     result = runner.invoke(
-        app, ["sandbox", "up", "--ami-port", str(sandbox.ami_port), "--agi-port", str(sandbox.agi_port)]
+        app,
+        ["sandbox", "up", "--suite", sandbox.suite, "--ami-port", str(sandbox.ami_port), "--agi-port", str(sandbox.agi_port)],
     )
     assert result.exit_code == 0, result.output
     assert f"(pid {pid})" in result.output

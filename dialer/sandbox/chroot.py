@@ -21,8 +21,8 @@ from dialer.config import cache_dir
 
 log = logging.getLogger(__name__)
 
-# Debian suite -> what it gives: sid has Asterisk 22, bullseye Asterisk 16.
-SUITES: dict[str, str] = {"sid": "Asterisk 22", "bullseye": "Asterisk 16"}
+# Debian suite -> the Asterisk major version its asterisk package brings.
+SUITES: dict[str, int] = {"sid": 22, "bullseye": 16}
 PACKAGES = [
     "asterisk",
     "asterisk-core-sounds-en-wav",
@@ -76,7 +76,7 @@ def ensure_chroot(suite: str, progress: Callable[[str], None] = log.info) -> Pat
         partial = root.with_name(f"{suite}.partial")
         if partial.exists():
             remove_tree(partial)
-        progress(f"building the {suite} chroot ({SUITES[suite]}) in {root}: about a minute, once")
+        progress(f"building the {suite} chroot (Asterisk {SUITES[suite]}) in {root}: about a minute, once")
         started = time.monotonic()
         cmd = [
             "debootstrap",

@@ -108,7 +108,7 @@ class Sandbox:
         (etc / "asterisk.conf").write_text(
             "[directories]\n"
             f"astetcdir => {self.inner_etc}\n"
-            "astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules\n"
+            f"astmoddir => {self.module_dir()}\n"
             "astvarlibdir => /var/lib/asterisk\n"
             "astdatadir => /usr/share/asterisk\n"
             "astagidir => /usr/share/asterisk/agi-bin\n"
@@ -130,10 +130,12 @@ class Sandbox:
         for sub in ("db", "spool", "run", "log", "cache"):
             self.host_path(f"{var}/{sub}").mkdir(parents=True, exist_ok=True)
 
-    def _moddir_check(self) -> None:
-        moddir = self.host_path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
-        if not moddir.is_dir():
-            raise SandboxError(f"Asterisk modules not found at {moddir}: is this an x86_64 chroot?")
+    def module_dir(self) -> str:
+        """Where this suite's package put Asterisk's modules (multiarch path since bookworm)."""
+        for inner in ("/usr/lib/x86_64-linux-gnu/asterisk/modules", "/usr/lib/asterisk/modules"):
+            if self.host_path(inner).is_dir():
+                return inner
+        raise SandboxError(f"no Asterisk modules directory in {self.root}: rebuild it (delete the directory)")
 
     # -- process ----------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -154,7 +156,6 @@ class Sandbox:
         running Asterisk never serves a stale configuration.
         """
         chroot.ensure_chroot(self.suite, progress)
-        self._moddir_check()
         if self.pid() is not None:
             self.install_conf()
             subprocess.run(self.asterisk_cmd("-rx", "core reload"), capture_output=True, timeout=30, check=False)
