@@ -36,3 +36,21 @@ def sandbox() -> Iterator[Sandbox]:
 async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
     async with AmiClient(sandbox.ami) as client:
         yield client
+
+
+# -- no real-Asterisk test may be skipped --------------------------------------------------
+_skipped_asterisk_tests: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("asterisk") is not None:
+        _skipped_asterisk_tests.append(item.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_asterisk_tests:
+        print(f"\nreal-Asterisk tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -70,25 +70,21 @@ async def probe_call(
         reason = int(resp.get("Reason") or 0)
         amd_status = amd_cause = None
         hangup_cause: int | None = None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + end_timeout_s
         # Answered calls end with our dialplan's DialerEnd; failed ones with a Hangup of the
-        # channel (if one was created) shortly after the OriginateResponse.
-        wait_end = resp.get("Response") == "Success"
-        while True:
-            remaining = deadline - loop.time() if wait_end else min(2.0, deadline - loop.time())
-            if remaining <= 0:
-                break
+        # channel (when one was created) right after the OriginateResponse.
+        answered = resp.get("Response") == "Success"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (end_timeout_s if answered else 2.0)
+        while (remaining := deadline - loop.time()) > 0:
             try:
                 event = await stream.get(remaining)
             except asyncio.TimeoutError:
                 break
-            name = event.get("Event")
-            if name == "Hangup" and event.get("Uniqueid") == channel_id:
+            if event.get("Event") == "Hangup" and event.get("Uniqueid") == channel_id:
                 hangup_cause = int(event.get("Cause") or 0)
-                if not wait_end:
+                if not answered:
                     break
-            elif name == "UserEvent" and event.get("Attempt") == channel_id:
+            elif event.get("Event") == "UserEvent" and event.get("Attempt") == channel_id:
                 if event.get("UserEvent") == "DialerAMD":
                     amd_status, amd_cause = event.get("Status"), event.get("Cause")
                 elif event.get("UserEvent") == "DialerEnd":
