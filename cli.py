@@ -13,14 +13,17 @@ from rich.console import Console
 from rich.table import Table
 
 from dialer.ami import AmiError
-from dialer.config import AmiSettings, ConfigError
+from dialer.config import AmiSettings, ConfigError, database_url
+from dialer.storage import db
 from dialer.sandbox.chroot import SUITES, SandboxError
 from dialer.sandbox.demo import run_demo
 from dialer.sandbox.instance import Sandbox
 
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
+db_app = typer.Typer(help="The dialer's SQL database.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(db_app, name="db")
 # Piped output (logs, CI) keeps whole table rows instead of wrapping at 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -42,6 +45,23 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+DbUrlOpt = Annotated[str | None, typer.Option("--url", help="SQLAlchemy URL (default: DIALER_DB_URL, else SQLite).")]
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: DbUrlOpt = None) -> None:
+    """Create or upgrade the schema to the newest revision, keeping every row."""
+    target = url or database_url()
+    try:
+        before, after = db.upgrade(target)
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
+        _fail(f"database upgrade of {db.redact(target)} failed: {exc}")
+    if before == after:
+        console.print(f"{db.redact(target)}: already at revision {after}")
+    else:
+        console.print(f"{db.redact(target)}: upgraded from {before or 'empty'} to {after}")
 
 
 @sandbox_app.command("up")

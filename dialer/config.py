@@ -33,6 +33,17 @@ def cache_dir() -> Path:
     return Path(base).resolve() / "asterisk-ivr-dialer"
 
 
+def database_url() -> str:
+    """DIALER_DB_URL (any SQLAlchemy URL), else SQLite in $XDG_DATA_HOME/asterisk-ivr-dialer."""
+    explicit = os.environ.get("DIALER_DB_URL")
+    if explicit:
+        return explicit
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    path = base.resolve() / "asterisk-ivr-dialer" / "dialer.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     host: str = "127.0.0.1"

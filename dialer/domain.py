@@ -1,0 +1,60 @@
+"""The dialer's words as types (see DESIGN.md, "Words"). Imports nothing of the project."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+
+
+class AttemptState(StrEnum):
+    """Where one Originate is in its life; `ended` attempts carry a result or an outcome."""
+
+    CREATED = "created"  # row committed, Originate not yet sent
+    ORIGINATING = "originating"  # Originate sent, no answer yet
+    ANSWERED = "answered"  # the IVR has the call
+    ENDED = "ended"
+
+
+class DialResult(StrEnum):
+    """How an attempt that never connected ended."""
+
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    """How a connected attempt ended (or `unknown` when the dialer lost track of it)."""
+
+    MACHINE = "machine"
+    ANSWERED = "answered"
+    HUNG_UP_EARLY = "hung_up_early"
+    TRANSFERRED = "transferred"
+    IDENTITY_FAILED = "identity_failed"
+    OPTED_OUT = "opted_out"
+    UNKNOWN = "unknown"
+
+
+class Disposition(StrEnum):
+    """A contact's final state for a campaign."""
+
+    PENDING = "pending"
+    REACHED = "reached"
+    EXHAUSTED = "exhausted"
+    SUPPRESSED = "suppressed"
+
+
+class PhoneType(StrEnum):
+    MOBILE = "mobile"
+    FIXED = "fixed"
+    VOIP = "voip"
+    OTHER = "other"

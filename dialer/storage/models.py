@@ -1,0 +1,138 @@
+"""SQL schema (SQLAlchemy 2 typed ORM). Portable: SQLite by default, PostgreSQL for several hosts.
+
+Enums are stored as short strings (no native ENUM types), so the same migrations run on both.
+Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome, PhoneType
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _enum(cls: type) -> SAEnum:
+    return SAEnum(cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    state: Mapped[CampaignState] = mapped_column(_enum(CampaignState), default=CampaignState.DRAFT)
+    flow: Mapped[str] = mapped_column(String(64), default="notify")
+    language: Mapped[str] = mapped_column(String(8), default="es")
+    default_region: Mapped[str] = mapped_column(String(2), default="ES")
+    caller_id: Mapped[str | None] = mapped_column(String(64))
+    trunk_template: Mapped[str] = mapped_column(String(200), default="Local/{number}@sim-customers")
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)
+    calls_per_second: Mapped[float] = mapped_column(default=1.0)
+    ring_timeout_s: Mapped[int] = mapped_column(Integer, default=30)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("campaign_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # custom fields from the import: amount, due_date, concept, zone, segment, ...
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    disposition: Mapped[Disposition] = mapped_column(_enum(Disposition), default=Disposition.PENDING)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    campaign: Mapped[Campaign] = relationship(back_populates="contacts")
+    phones: Mapped[list[Phone]] = relationship(
+        back_populates="contact", order_by="Phone.position", cascade="all, delete-orphan"
+    )
+
+
+class Phone(Base):
+    __tablename__ = "phone"
+    __table_args__ = (UniqueConstraint("contact_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[str] = mapped_column(String(20))  # E.164
+    type: Mapped[PhoneType] = mapped_column(_enum(PhoneType), default=PhoneType.OTHER)
+
+    contact: Mapped[Contact] = relationship(back_populates="phones")
+
+
+class Attempt(Base):
+    """One Originate of one phone number; its id is the Asterisk ChannelId."""
+
+    __tablename__ = "attempt"
+    __table_args__ = (Index(None, "campaign_id", "state"), Index(None, "contact_id", "created_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    phone_id: Mapped[int] = mapped_column(ForeignKey("phone.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(20))
+    state: Mapped[AttemptState] = mapped_column(_enum(AttemptState), default=AttemptState.CREATED)
+    created_at: Mapped[datetime]
+    originated_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    dial_result: Mapped[DialResult | None] = mapped_column(_enum(DialResult))
+    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome))
+    reason: Mapped[str | None] = mapped_column(Text)
+    q850_cause: Mapped[int | None] = mapped_column(Integer)
+    step_reached: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # message_left, agent_answered, queue wait
+
+
+class IvrEvent(Base):
+    """Every IVR step entered, key pressed and fact captured, in order."""
+
+    __tablename__ = "ivr_event"
+    __table_args__ = (UniqueConstraint("attempt_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempt.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))  # step | key | fact
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(Text)
+
+
+class Dnc(Base):
+    """Do-not-call: numbers never dialled by any campaign."""
+
+    __tablename__ = "dnc"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
+    source: Mapped[str] = mapped_column(String(64))  # list name, "ivr-opt-out", ...
+    reason: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime]
