@@ -6,15 +6,19 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import select
 from rich.table import Table
 
 from dialer.ami import AmiError
 from dialer.config import AmiSettings, ConfigError, database_url
+from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db
+from dialer.storage.models import Campaign
 from dialer.sandbox.chroot import SUITES, SandboxError
 from dialer.sandbox.demo import run_demo
 from dialer.sandbox.instance import Sandbox
@@ -22,11 +26,13 @@ from dialer.sandbox.instance import Sandbox
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
 db_app = typer.Typer(help="The dialer's SQL database.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts of a campaign.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 # Piped output (logs, CI) keeps whole table rows instead of wrapping at 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} (Asterisk {v})' for k, v in SUITES.items())}")]
 AmiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AMI_PORT", help="AMI port of this sandbox.")]
@@ -62,6 +68,43 @@ def db_upgrade(url: DbUrlOpt = None) -> None:
         console.print(f"{db.redact(target)}: already at revision {after}")
     else:
         console.print(f"{db.redact(target)}: upgraded from {before or 'empty'} to {after}")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 or Latin-1; , ; or tab).", exists=True, dir_okay=False)],
+    map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=FIELD (external_id, name, timezone, phone).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, import nothing.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Any rejected row rejects the whole file.")] = False,
+    url: DbUrlOpt = None,
+) -> None:
+    """Import contacts; every rejected row is printed as FILE:LINE: FIELD: REASON."""
+    mapping: dict[str, str] = {}
+    for item in map_ or []:
+        column, sep, target = item.partition("=")
+        if not sep or not column or not target:
+            _fail(f"--map {item!r}: expected COLUMN=FIELD")
+        mapping[column] = target
+    engine = db.make_engine(url or database_url())
+    try:
+        with db.session_factory(engine).begin() as session:
+            found = session.scalars(select(Campaign).where(Campaign.name == campaign)).one_or_none()
+            if found is None:
+                _fail(f"unknown campaign {campaign!r}")
+            try:
+                report = import_contacts(session, found, file, mapping=mapping, dry_run=dry_run, strict=strict)
+            except CsvFileError as exc:
+                _fail(str(exc))
+            for line in report.lines():
+                print(line, file=sys.stderr)  # plain FILE:LINE: lines, for editors and grep
+    finally:
+        engine.dispose()
+    if strict and report.rejected:
+        console.print(f"rows read {report.rows_read}: nothing imported (--strict), {report.rejected} rejected")
+        raise typer.Exit(1)
+    verb = "would import" if dry_run else "imported"
+    console.print(f"rows read {report.rows_read} = {verb} {report.imported} + rejected {report.rejected}")
 
 
 @sandbox_app.command("up")
