@@ -113,3 +113,23 @@ def test_cli_db_upgrade_of_an_unreachable_server_is_one_clear_error() -> None:
     assert result.exit_code == 1
     assert "database upgrade of postgresql+psycopg://u:***@127.0.0.1:1/x failed" in result.output
     assert "pw@" not in result.output
+
+
+def test_upgrading_an_older_database_keeps_its_rows(url: str) -> None:
+    db.upgrade(url, "0001")
+    engine = db.make_engine(url)
+    with engine.begin() as conn:  # rows written by the 0001 schema, with plain SQL
+        conn.execute(text("INSERT INTO campaign (id, name, state, flow, language, default_region, trunk_template,"
+                          " max_concurrent, calls_per_second, ring_timeout_s, settings, created_at)"
+                          " VALUES (1, 'old', 'active', 'notify', 'es', 'ES', 'Local/{number}@x', 5, 1.0, 30,"
+                          " '{}', '2026-01-01 00:00:00+00:00')"))
+        conn.execute(text("INSERT INTO contact (id, campaign_id, external_id, fields, disposition, created_at)"
+                          " VALUES (1, 1, 'C-1', '{\"amount\": \"10\"}', 'pending', '2026-01-01 00:00:00+00:00')"))
+    engine.dispose()
+    assert db.upgrade(url) == ("0001", db.head_revision())
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        contact = s.scalars(select(Contact)).one()
+        assert (contact.external_id, contact.fields, contact.attempts, contact.live_attempt_id) == (
+            "C-1", {"amount": "10"}, 0, None)  # fmt: skip
+    engine.dispose()

@@ -56,7 +56,10 @@ class Campaign(Base):
 
 class Contact(Base):
     __tablename__ = "contact"
-    __table_args__ = (UniqueConstraint("campaign_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "external_id"),
+        Index(None, "campaign_id", "disposition", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
@@ -68,6 +71,10 @@ class Contact(Base):
     disposition: Mapped[Disposition] = mapped_column(_enum(Disposition), default=Disposition.PENDING)
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # dialing progress: attempts made, which phone is next, the call in progress (at most one)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_phone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    live_attempt_id: Mapped[str | None] = mapped_column(String(36))
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(
