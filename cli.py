@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,9 @@ from sqlalchemy import select
 from rich.table import Table
 
 from dialer.ami import AmiError
-from dialer.config import AmiSettings, ConfigError, database_url
+from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url
+from dialer.engine import Engine, EngineSettings
+from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db
 from dialer.storage.models import Campaign
@@ -105,6 +108,36 @@ def contacts_import(
         raise typer.Exit(1)
     verb = "would import" if dry_run else "imported"
     console.print(f"rows read {report.rows_read} = {verb} {report.imported} + rejected {report.rejected}")
+
+
+@app.command("run")
+def run(
+    url: DbUrlOpt = None,
+    agi_url: Annotated[str | None, typer.Option(envvar="DIALER_AGI_URL", help="FastAGI URL the dialplan calls.")] = None,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds live calls may take to end on SIGTERM.")] = 30.0,
+) -> None:
+    """The daemon: dial every active campaign until SIGTERM/SIGINT, then drain and exit 0."""
+    logging.getLogger().setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:  # journal-friendly: the journal adds the time
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+    target = url or database_url()
+    if db.current_revision(target) != db.head_revision():
+        _fail(f"database {db.redact(target)} is not at the newest schema: run dialer db upgrade")
+    settings = EngineSettings(agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout)
+    engine = Engine(Repository(db.session_factory(db.make_engine(target))), AmiSettings.from_env(), settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await engine.run(stop)
+
+    try:
+        asyncio.run(main())
+    except AmiError as exc:
+        _fail(f"cannot start: {exc}")
 
 
 @sandbox_app.command("up")

@@ -1,0 +1,132 @@
+"""Call tracking: AMI events routed to live attempts, and what a finished call means.
+
+One table turns an OriginateResponse Reason and a Q.850 hang-up cause into a dial result;
+another turns what the dialplan and the IVR reported into a connected outcome. No I/O here:
+the engine feeds events in and records what comes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialer.domain import AttemptState, DialResult, Outcome
+
+log = logging.getLogger(__name__)
+
+# OriginateResponse Reason: the last control frame the outgoing channel signalled.
+REASON_HANGUP, REASON_RINGING, REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION = 1, 3, 4, 5, 8
+REASON_RESULTS: dict[int, DialResult] = {
+    REASON_BUSY: DialResult.BUSY,
+    REASON_CONGESTION: DialResult.CONGESTION,
+    REASON_RINGING: DialResult.NO_ANSWER,  # rang until the ring timeout
+}
+# Q.850 cause -> dial result, for calls that failed without a decisive Reason.
+CAUSE_RESULTS: dict[int, DialResult] = {
+    1: DialResult.INVALID_NUMBER,  # unallocated number
+    2: DialResult.INVALID_NUMBER,  # no route to network
+    3: DialResult.INVALID_NUMBER,  # no route to destination
+    22: DialResult.INVALID_NUMBER,  # number changed
+    28: DialResult.INVALID_NUMBER,  # invalid number format
+    17: DialResult.BUSY,  # user busy
+    16: DialResult.NO_ANSWER,  # normal clearing before answer: the callee hung up while ringing
+    18: DialResult.NO_ANSWER,  # no user responding
+    19: DialResult.NO_ANSWER,  # no answer
+    20: DialResult.NO_ANSWER,  # subscriber absent (phone off)
+    34: DialResult.CONGESTION,  # no circuit available
+    38: DialResult.CONGESTION,  # network out of order
+    41: DialResult.CONGESTION,  # temporary failure
+    42: DialResult.CONGESTION,  # switching equipment congestion
+    44: DialResult.CONGESTION,  # requested circuit not available
+    47: DialResult.CONGESTION,  # resource unavailable
+}
+
+
+def dial_result(reason: int, cause: int | None) -> DialResult:
+    """What a failed Originate means: Reason first when it is decisive, then the cause."""
+    if reason in REASON_RESULTS:
+        return REASON_RESULTS[reason]
+    if cause and cause in CAUSE_RESULTS:
+        return CAUSE_RESULTS[cause]
+    if reason == REASON_HANGUP:
+        return DialResult.NO_ANSWER
+    return DialResult.FAILED
+
+
+@dataclass
+class LiveCall:
+    """What the engine knows about one attempt while Asterisk has it."""
+
+    attempt_id: str
+    campaign_id: int
+    contact_id: int
+    state: AttemptState = AttemptState.ORIGINATING
+    amd_status: str | None = None
+    amd_cause: str | None = None
+    hangup_cause: int | None = None
+    step: str | None = None
+    outcome: Outcome | None = None  # set by the IVR when it decides one
+    details: dict[str, Any] = field(default_factory=dict)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def transition(self, new: AttemptState, why: str) -> None:
+        log.info("attempt %s: %s -> %s (%s)", self.attempt_id, self.state.value, new.value, why)
+        self.state = new
+
+
+def connected_outcome(call: LiveCall) -> tuple[Outcome, str]:
+    """The outcome of an answered call, with its reason."""
+    if call.outcome is not None:
+        return call.outcome, "reported by the IVR"
+    if call.amd_status == "MACHINE":
+        call.details.setdefault("message_left", False)
+        return Outcome.MACHINE, f"AMD {call.amd_cause or 'MACHINE'}"
+    step = call.step or ("amd" if call.amd_status is None else "ivr")
+    call.step = step
+    return Outcome.HUNG_UP_EARLY, f"call ended (cause {call.hangup_cause}) before the flow completed"
+
+
+class CallTracker:
+    """Routes AMI events to live calls by attempt id (= ChannelId = Uniqueid)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, LiveCall] = {}
+
+    def track(self, call: LiveCall) -> LiveCall:
+        self.calls[call.attempt_id] = call
+        return call
+
+    def forget(self, attempt_id: str) -> None:
+        self.calls.pop(attempt_id, None)
+
+    def feed(self, event: Any) -> None:
+        name = event.get("Event")
+        if name == "UserEvent":
+            call = self.calls.get(str(event.get("Attempt") or ""))
+            if call is None:
+                return
+            kind = event.get("UserEvent")
+            if kind == "DialerAMD":
+                call.amd_status, call.amd_cause = event.get("Status") or None, event.get("Cause") or None
+                log.info("attempt %s: AMD %s (%s)", call.attempt_id, call.amd_status, call.amd_cause)
+            elif kind == "DialerEnd":
+                self._ended(call, event.get("Cause"))
+            return
+        call = self.calls.get(str(event.get("Uniqueid") or ""))
+        if call is None:
+            return
+        if name == "Hangup":
+            self._ended(call, event.get("Cause"))
+        elif name == "Newstate" and event.get("ChannelStateDesc") == "Ringing":
+            log.debug("attempt %s: ringing", call.attempt_id)
+
+    @staticmethod
+    def _ended(call: LiveCall, cause: Any) -> None:
+        if call.hangup_cause is None or call.hangup_cause == 0:
+            try:
+                call.hangup_cause = int(cause)
+            except (TypeError, ValueError):
+                call.hangup_cause = None
+        call.ended.set()

@@ -1,0 +1,298 @@
+"""The daemon's run loop: every active campaign, paced, tracked, recorded, drained on stop.
+
+- An attempt row is committed (Repository.claim_next) before its Originate is sent, and an
+  Originate is sent once: a disconnect while it is in flight leaves the attempt for resync.
+- Resync (on start and after every reconnect): attempts live in SQL are matched by ChannelId
+  against CoreShowChannels; calls Asterisk still has are followed to their end, the rest end
+  as `unknown` and the retry rules decide.
+- Nothing is originated while AMI is down or a resync is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, AmiTimeout
+from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
+from dialer.config import AmiSettings
+from dialer.domain import AttemptState, CampaignState, Outcome
+from dialer.pacing import Slots, TokenBucket
+from dialer.storage.models import Campaign
+from dialer.storage.repository import Plan, Repository
+
+log = logging.getLogger(__name__)
+
+TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
+SQL_TIMEOUT_S = 10.0
+
+
+@dataclass
+class EngineSettings:
+    agi_url: str = "agi://127.0.0.1:4573"
+    drain_timeout_s: float = 30.0
+    poll_s: float = 1.0  # how often campaign states are re-read (start/pause/stop from the CLI)
+    max_call_s: float = 3600.0
+    reconnect_max_s: float = 10.0
+    trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
+
+
+class Engine:
+    def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None) -> None:
+        self.repo = repo
+        self.settings = settings or EngineSettings()
+        self.ami = AmiClient(ami_settings, events="on")
+        self.tracker = CallTracker()
+        self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
+        self._stopping = asyncio.Event()
+        self._calls: set[asyncio.Task[None]] = set()
+        self._runners: dict[int, asyncio.Task[None]] = {}
+        self._campaign_slots: dict[int, Slots] = {}
+        self._trunk_slots: dict[str, Slots] = {}
+        self._reconnecting: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect (errors go to the caller: one clear line at start) and resync."""
+        await self.ami.connect()
+        self.ami.on_disconnect(self._on_disconnect)
+        self._events = self.ami.events(TRACKED_EVENTS)
+        self._consumer = asyncio.create_task(self._consume(), name="ami-events")
+        await self._resync()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            while not stop.is_set():
+                await self._sync_campaigns()
+                try:
+                    await asyncio.wait_for(stop.wait(), self.settings.poll_s)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            await self.drain()
+
+    async def run_until_finished(self, campaign_ids: list[int], timeout: float) -> None:
+        """Run until the given campaigns are finished (tests, demo); then drain."""
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            while True:
+                states = [await self._sql(self.repo.campaign, cid) for cid in campaign_ids]
+                if all(c is None or c.state != CampaignState.ACTIVE for c in states) and not self._calls:
+                    stop.set()
+                    return
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await asyncio.wait_for(self.run(stop), timeout)
+        finally:
+            watcher.cancel()
+
+    async def drain(self) -> None:
+        """Stop originating, let live calls end (up to the deadline), record the rest."""
+        self._stopping.set()
+        for task in self._runners.values():
+            task.cancel()
+        await asyncio.gather(*self._runners.values(), return_exceptions=True)
+        if self._calls:
+            log.info("draining: %d live calls, up to %g s", len(self._calls), self.settings.drain_timeout_s)
+            await asyncio.wait(self._calls, timeout=self.settings.drain_timeout_s)
+        for call in list(self.tracker.calls.values()):
+            await self._sql(
+                self.repo.finish, call.attempt_id, outcome=Outcome.UNKNOWN,
+                reason=f"still live when the daemon stopped (drain deadline {self.settings.drain_timeout_s:g} s)",
+            )  # fmt: skip
+        for task in self._calls:
+            task.cancel()
+        if self._reconnecting:
+            self._reconnecting.cancel()
+        if hasattr(self, "_consumer"):
+            self._consumer.cancel()
+        self.ami.close()
+
+    @staticmethod
+    async def _sql(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), SQL_TIMEOUT_S)
+
+    # -- AMI connection ---------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            try:
+                event = await self._events.get(3600)
+            except asyncio.TimeoutError:
+                continue
+            self.tracker.feed(event)
+
+    def _on_disconnect(self, _exc: BaseException | None) -> None:
+        self._ready.clear()
+        if not self._stopping.is_set() and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.ami.connect()
+                await self._resync()
+                log.info("AMI reconnected and resynced")
+                return
+            except AmiError as exc:
+                log.warning("AMI reconnect failed (%s); next try in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _resync(self) -> None:
+        channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout=30)
+        up = {str(c.get("Uniqueid")): str(c.get("ChannelStateDesc")) for c in channels}
+        for attempt_id in await self._sql(self.repo.live_attempt_ids):
+            call = self.tracker.calls.get(attempt_id)
+            if attempt_id in up:
+                if call is None:
+                    await self._adopt(attempt_id, answered=up[attempt_id] == "Up")
+                elif up[attempt_id] == "Up" and call.state != AttemptState.ANSWERED:
+                    call.transition(AttemptState.ANSWERED, "up in Asterisk at resync")
+                continue
+            if call is not None:  # ours, ended while AMI was down
+                call.details["lost"] = True
+                call.ended.set()
+            else:  # from an earlier run of the daemon
+                await self._sql(
+                    self.repo.finish, attempt_id, outcome=Outcome.UNKNOWN,
+                    reason="not in Asterisk at resync (the daemon restarted)",
+                )  # fmt: skip
+        log.info("resync: %d channels in Asterisk, %d calls followed", len(up), len(self.tracker.calls))
+        self._ready.set()
+
+    async def _adopt(self, attempt_id: str, answered: bool) -> None:
+        """Follow a call an earlier run of the daemon started; it counts against the cap."""
+        attempt = await self._sql(self.repo.attempt, attempt_id)
+        campaign = await self._sql(self.repo.campaign, attempt.campaign_id) if attempt else None
+        if attempt is None or campaign is None:
+            return
+        call = self.tracker.track(LiveCall(attempt_id, attempt.campaign_id, attempt.contact_id))
+        call.state = AttemptState.ANSWERED if answered else AttemptState.ORIGINATING
+        slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
+        slots.hold()
+        log.info("attempt %s: still live in Asterisk, followed to its end", attempt_id)
+        self._spawn(self._follow(call, [slots]))
+
+    # -- campaigns --------------------------------------------------------------------
+    async def _sync_campaigns(self) -> None:
+        active = {c.id: c for c in await self._sql(self.repo.active_campaigns)}
+        for cid, task in list(self._runners.items()):
+            if cid not in active or task.done():
+                if not task.done():
+                    log.info("campaign %s no longer active: not originating", cid)
+                    task.cancel()
+                del self._runners[cid]
+        for cid, campaign in active.items():
+            if cid not in self._runners:
+                self._runners[cid] = asyncio.create_task(self._campaign_loop(campaign), name=f"campaign-{cid}")
+
+    async def _campaign_loop(self, campaign: Campaign) -> None:
+        log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
+                 campaign.calls_per_second)  # fmt: skip
+        slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
+        slots.limit = campaign.max_concurrent
+        trunk = self._trunk_slots.setdefault(
+            campaign.trunk_template, Slots(self.settings.trunk_caps.get(campaign.trunk_template, 1_000_000))
+        )
+        bucket = TokenBucket(campaign.calls_per_second)
+        while not self._stopping.is_set():
+            await self._ready.wait()
+            if not await slots.acquire(timeout=self.settings.poll_s):
+                continue
+            if not await trunk.acquire(timeout=self.settings.poll_s):
+                slots.release()
+                continue
+            await bucket.acquire()
+            plan = await self._sql(self.repo.claim_next, campaign.id) if self._ready.is_set() else None
+            if plan is None:
+                slots.release()
+                trunk.release()
+                if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
+                    return
+                await asyncio.sleep(min(self.settings.poll_s, 0.5))
+                continue
+            self._spawn(self._call(campaign, plan, [slots, trunk]))
+
+    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    # -- one call ---------------------------------------------------------------------
+    async def _call(self, campaign: Campaign, plan: Plan, slots: list[Slots]) -> None:
+        call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
+        variables = {
+            "DIALER_ATTEMPT": plan.attempt_id,
+            "DIALER_FLOW": campaign.flow,
+            "DIALER_LANG": campaign.language,
+            "DIALER_AGI_URL": self.settings.agi_url,
+        }
+        try:
+            resp = await self.ami.originate(
+                channel=campaign.trunk_template.format(number=plan.number),
+                context="dialer-outbound",
+                channel_id=plan.attempt_id,
+                timeout_ms=campaign.ring_timeout_s * 1000,
+                caller_id=campaign.caller_id,
+                variables=variables,
+            )
+        except AmiDisconnected:
+            log.warning("attempt %s: AMI dropped with the Originate in flight; resync decides", plan.attempt_id)
+            await self._follow(call, slots)
+            return
+        except (AmiActionError, AmiTimeout) as exc:
+            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason=f"Originate: {exc}")
+            return
+        except BaseException:
+            self._release(call, slots)
+            raise
+        if resp.get("Response") == "Success":
+            call.transition(AttemptState.ANSWERED, "answered")
+            await self._sql(self.repo.mark_answered, plan.attempt_id)
+            await self._follow(call, slots)
+            return
+        reason = int(resp.get("Reason") or 0)
+        if call.hangup_cause is None:  # the channel's Hangup carries the Q.850 cause
+            try:
+                await asyncio.wait_for(call.ended.wait(), 2.0)
+            except asyncio.TimeoutError:
+                pass
+        result = dial_result(reason, call.hangup_cause)
+        call.transition(AttemptState.ENDED, result.value)
+        await self._end(call, slots, dial_result=result, reason=f"originate reason {reason}")
+
+    async def _follow(self, call: LiveCall, slots: list[Slots]) -> None:
+        """Wait for the end of a call Asterisk has (or had: resync sets `lost`)."""
+        try:
+            await asyncio.wait_for(call.ended.wait(), self.settings.max_call_s)
+        except asyncio.TimeoutError:
+            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
+            return
+        if call.details.pop("lost", False):
+            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
+            return
+        if call.state != AttemptState.ANSWERED:
+            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
+            return
+        outcome, reason = connected_outcome(call)
+        call.transition(AttemptState.ENDED, outcome.value)
+        await self._end(call, slots, outcome=outcome, reason=reason)
+
+    async def _end(self, call: LiveCall, slots: list[Slots], **result) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await self._sql(
+                self.repo.finish, call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result
+            )
+        finally:
+            self._release(call, slots)
+
+    def _release(self, call: LiveCall, slots: list[Slots]) -> None:
+        self.tracker.forget(call.attempt_id)
+        for s in slots:
+            s.release()

@@ -1,0 +1,238 @@
+"""The engine's SQL work: claim the next contact, record how an attempt ended, resync.
+
+Every method is one short transaction. Claiming sets contact.live_attempt_id with a guarded
+UPDATE, so a contact is never on two live calls, even with several dialer hosts on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+
+log = logging.getLogger(__name__)
+
+# Retry rules: campaign.settings["retries"] may override any of these.
+DEFAULT_RETRIES: dict[str, Any] = {
+    "max_attempts": 3,  # per contact, all phones together
+    "delay_s": {
+        "busy": 300,
+        "no_answer": 1800,
+        "congestion": 120,
+        "failed": 600,
+        "invalid_number": 3600,
+        "unknown": 600,
+    },
+}
+REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One attempt about to be originated (its row is committed)."""
+
+    attempt_id: str
+    campaign_id: int
+    contact_id: int
+    number: str
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def retry_rules(campaign: Campaign) -> dict[str, Any]:
+    custom = dict(campaign.settings.get("retries", {}))
+    return {
+        "max_attempts": int(custom.get("max_attempts", DEFAULT_RETRIES["max_attempts"])),
+        "delay_s": {**DEFAULT_RETRIES["delay_s"], **custom.get("delay_s", {})},
+    }
+
+
+class Repository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # -- campaigns --------------------------------------------------------------------
+    def active_campaigns(self) -> list[Campaign]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Campaign).where(Campaign.state == CampaignState.ACTIVE)))
+
+    def campaign(self, campaign_id: int) -> Campaign | None:
+        with self.sessions() as s:
+            return s.get(Campaign, campaign_id)
+
+    def finish_campaign_if_settled(self, campaign_id: int) -> bool:
+        """Mark the campaign finished when no contact is pending; True if it is finished."""
+        with self.sessions.begin() as s:
+            pending = s.scalar(
+                select(func.count()).select_from(Contact).where(
+                    Contact.campaign_id == campaign_id,
+                    or_(Contact.disposition == Disposition.PENDING, Contact.live_attempt_id.is_not(None)),
+                )
+            )
+            if pending:
+                return False
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is not None and campaign.state == CampaignState.ACTIVE:
+                campaign.state = CampaignState.FINISHED
+                campaign.finished_at = now_utc()
+                log.info("campaign %s finished: every contact is settled", campaign.name)
+            return True
+
+    # -- claiming ---------------------------------------------------------------------
+    def next_due_at(self, campaign_id: int) -> datetime | None:
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.min(Contact.next_attempt_at)).where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.disposition == Disposition.PENDING,
+                    Contact.live_attempt_id.is_(None),
+                )
+            )
+
+    def claim_next(self, campaign_id: int, now: datetime | None = None) -> Plan | None:
+        """Commit an attempt for the next due contact and phone, or None if nothing is due."""
+        now = now or now_utc()
+        with self.sessions.begin() as s:
+            for _ in range(20):  # skip contacts another host claimed first, or with only DNC numbers
+                contact = s.scalars(
+                    select(Contact)
+                    .where(
+                        Contact.campaign_id == campaign_id,
+                        Contact.disposition == Disposition.PENDING,
+                        Contact.live_attempt_id.is_(None),
+                        or_(Contact.next_attempt_at.is_(None), Contact.next_attempt_at <= now),
+                    )
+                    .order_by(Contact.next_attempt_at.is_not(None), Contact.next_attempt_at, Contact.id)
+                    .limit(1)
+                ).first()
+                if contact is None:
+                    return None
+                phone = self._pick_phone(s, contact)
+                if phone is None:
+                    contact.disposition = Disposition.SUPPRESSED
+                    log.info("contact %s suppressed: every number is on the DNC list", contact.id)
+                    continue
+                attempt_id = str(uuid.uuid4())
+                won = s.execute(
+                    update(Contact)
+                    .where(Contact.id == contact.id, Contact.live_attempt_id.is_(None))
+                    .values(live_attempt_id=attempt_id, attempts=Contact.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if won != 1:
+                    continue
+                s.add(
+                    Attempt(
+                        id=attempt_id,
+                        campaign_id=campaign_id,
+                        contact_id=contact.id,
+                        phone_id=phone.id,
+                        number=phone.number,
+                        state=AttemptState.ORIGINATING,
+                        created_at=now,
+                        originated_at=now,
+                        details={},
+                    )
+                )
+                return Plan(attempt_id, campaign_id, contact.id, phone.number)
+        return None
+
+    @staticmethod
+    def _pick_phone(s: Session, contact: Contact) -> Phone | None:
+        """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
+        phones = list(contact.phones)
+        if not phones:
+            return None
+        blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_([p.number for p in phones]))))
+        for offset in range(len(phones)):
+            phone = phones[(contact.next_phone + offset) % len(phones)]
+            if phone.number not in blocked:
+                return phone
+        return None
+
+    # -- recording --------------------------------------------------------------------
+    def mark_answered(self, attempt_id: str) -> None:
+        with self.sessions.begin() as s:
+            attempt = s.get(Attempt, attempt_id)
+            if attempt is not None and attempt.state != AttemptState.ENDED:
+                attempt.state = AttemptState.ANSWERED
+                attempt.answered_at = now_utc()
+
+    def finish(
+        self,
+        attempt_id: str,
+        *,
+        dial_result: DialResult | None = None,
+        outcome: Outcome | None = None,
+        reason: str,
+        cause: int | None = None,
+        step: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """End an attempt (once) and decide the contact's next step by the retry rules."""
+        now = now_utc()
+        with self.sessions.begin() as s:
+            attempt = s.get(Attempt, attempt_id)
+            if attempt is None or attempt.state == AttemptState.ENDED:
+                return
+            attempt.state = AttemptState.ENDED
+            attempt.ended_at = now
+            attempt.dial_result, attempt.outcome = dial_result, outcome
+            attempt.reason, attempt.q850_cause, attempt.step_reached = reason, cause, step
+            attempt.details = {**attempt.details, **(details or {})}
+            contact = s.get(Contact, attempt.contact_id)
+            campaign = s.get(Campaign, attempt.campaign_id)
+            assert contact is not None and campaign is not None
+            if contact.live_attempt_id == attempt_id:
+                contact.live_attempt_id = None
+            self._next_step(s, campaign, contact, attempt, now)
+            log.info(
+                "attempt %s ended: %s (%s); contact %s %s",
+                attempt_id, (dial_result or outcome).value if (dial_result or outcome) else "?", reason,
+                contact.id, contact.disposition.value,
+            )  # fmt: skip
+
+    @staticmethod
+    def _next_step(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+        if attempt.outcome == Outcome.OPTED_OUT:
+            contact.disposition = Disposition.SUPPRESSED
+            if s.get(Dnc, attempt.number) is None:
+                s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+            return
+        if attempt.outcome in REACHED:
+            contact.disposition = Disposition.REACHED
+            return
+        rules = retry_rules(campaign)
+        if contact.attempts >= rules["max_attempts"]:
+            contact.disposition = Disposition.EXHAUSTED
+            return
+        key = (attempt.dial_result or attempt.outcome or Outcome.UNKNOWN).value
+        phones = len(contact.phones)
+        contact.next_phone = (contact.next_phone + 1) % max(phones, 1)
+        if contact.next_phone != 0 and attempt.outcome is None:
+            contact.next_attempt_at = now  # no contact on this number: try the next one now
+        else:
+            contact.next_attempt_at = now + timedelta(seconds=float(rules["delay_s"].get(key, 600)))
+
+    # -- resync -----------------------------------------------------------------------
+    def live_attempt_ids(self) -> list[str]:
+        with self.sessions() as s:
+            return list(
+                s.scalars(
+                    select(Attempt.id).where(Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))
+                )
+            )
+
+    def attempt(self, attempt_id: str) -> Attempt | None:
+        with self.sessions() as s:
+            return s.get(Attempt, attempt_id)

@@ -1,0 +1,57 @@
+"""Test helpers: a database at head and campaigns of simulated customers in it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from dialer.domain import CampaignState
+from dialer.storage import db
+from dialer.storage.models import Attempt, Campaign, Contact, Phone
+
+
+def new_database(path: str) -> str:
+    url = f"sqlite:///{path}"
+    db.upgrade(url)
+    return url
+
+
+def make_campaign(url: str, name: str, numbers: list[str], **fields: Any) -> int:
+    """An active campaign with one contact per number (external ids C0, C1, ...)."""
+    now = datetime.now(UTC)
+    settings = fields.pop("settings", {"retries": {"max_attempts": 1}})
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:
+        campaign = Campaign(name=name, state=CampaignState.ACTIVE, created_at=now, settings=settings,
+                            ring_timeout_s=fields.pop("ring_timeout_s", 5), **fields)  # fmt: skip
+        s.add(campaign)
+        for i, number in enumerate(numbers):
+            s.add(Contact(campaign=campaign, external_id=f"C{i}", created_at=now, fields={},
+                          phones=[Phone(number=number, position=0)]))  # fmt: skip
+        s.flush()
+        campaign_id = campaign.id
+    engine.dispose()
+    return campaign_id
+
+
+def _rows(url: str, stmt: Any) -> list[Any]:
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        rows = list(s.scalars(stmt))
+    engine.dispose()
+    return rows
+
+
+def attempts(url: str, campaign_id: int) -> list[Attempt]:
+    return _rows(url, select(Attempt).where(Attempt.campaign_id == campaign_id).order_by(Attempt.created_at))
+
+
+def campaign_row(url: str, campaign_id: int) -> Campaign:
+    (row,) = _rows(url, select(Campaign).where(Campaign.id == campaign_id))
+    return row  # type: ignore[no-any-return]
+
+
+def contacts(url: str, campaign_id: int) -> list[Contact]:
+    return _rows(url, select(Contact).where(Contact.campaign_id == campaign_id).order_by(Contact.id))
