@@ -121,6 +121,8 @@ def run(
     for handler in logging.getLogger().handlers:  # journal-friendly: the journal adds the time
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+    for noisy in ("panoramisk", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     target = url or database_url()
     if db.current_revision(target) != db.head_revision():
         _fail(f"database {db.redact(target)} is not at the newest schema: run dialer db upgrade")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
 SQL_TIMEOUT_S = 10.0
+BOOT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Engine:
     async def start(self) -> None:
         """Connect (errors go to the caller: one clear line at start) and resync."""
         await self.ami.connect()
+        await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
         self._consumer = asyncio.create_task(self._consume(), name="ami-events")
@@ -136,10 +138,13 @@ class Engine:
         while not self._stopping.is_set():
             try:
                 await self.ami.connect()
+                # AMI answers while Asterisk still boots; an Originate then fails (no dialplan yet)
+                await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
                 await self._resync()
                 log.info("AMI reconnected and resynced")
                 return
             except AmiError as exc:
+                self.ami.close()
                 log.warning("AMI reconnect failed (%s); next try in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.reconnect_max_s)
@@ -147,6 +152,7 @@ class Engine:
     async def _resync(self) -> None:
         channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout=30)
         up = {str(c.get("Uniqueid")): str(c.get("ChannelStateDesc")) for c in channels}
+        unseen = 0
         for attempt_id in await self._sql(self.repo.live_attempt_ids):
             call = self.tracker.calls.get(attempt_id)
             if attempt_id in up:
@@ -155,6 +161,7 @@ class Engine:
                 elif up[attempt_id] == "Up" and call.state != AttemptState.ANSWERED:
                     call.transition(AttemptState.ANSWERED, "up in Asterisk at resync")
                 continue
+            unseen += 1
             if call is not None:  # ours, ended while AMI was down
                 call.details["lost"] = True
                 call.ended.set()
@@ -163,7 +170,8 @@ class Engine:
                     self.repo.finish, attempt_id, outcome=Outcome.UNKNOWN,
                     reason="not in Asterisk at resync (the daemon restarted)",
                 )  # fmt: skip
-        log.info("resync: %d channels in Asterisk, %d calls followed", len(up), len(self.tracker.calls))
+        log.info("resync: %d channels in Asterisk; %d live attempts gone from it (unknown), %d followed",
+                 len(up), unseen, len(self.tracker.calls) - unseen)  # fmt: skip
         self._ready.set()
 
     async def _adopt(self, attempt_id: str, answered: bool) -> None:
