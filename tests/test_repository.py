@@ -1,0 +1,105 @@
+"""Repository rules without Asterisk: claims, next phone, retry delays and caps, DNC, opt-out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
+from dialer.storage import db
+from dialer.storage.models import Campaign, Contact, Dnc, Phone
+from dialer.storage.repository import Repository
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db.upgrade(url)
+    return Repository(db.session_factory(db.make_engine(url)))
+
+
+def add_campaign(repo: Repository, phones: list[list[str]], retries: dict[str, object] | None = None) -> int:
+    with repo.sessions.begin() as s:
+        c = Campaign(name="c", state=CampaignState.ACTIVE, created_at=T0,
+                     settings={"retries": retries or {"max_attempts": 4, "delay_s": {"busy": 60}}})  # fmt: skip
+        s.add(c)
+        for i, numbers in enumerate(phones):
+            s.add(Contact(campaign=c, external_id=f"C{i}", created_at=T0, fields={},
+                          phones=[Phone(number=n, position=p) for p, n in enumerate(numbers)]))  # fmt: skip
+        s.flush()
+        return c.id
+
+
+def contact(repo: Repository, external_id: str = "C0") -> Contact:
+    with repo.sessions() as s:
+        return s.scalars(select(Contact).where(Contact.external_id == external_id)).one()
+
+
+def test_no_contact_tries_the_next_phone_at_once_then_waits_the_retry_delay(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001", "+34611100002"]])
+    first = repo.claim_next(cid, T0)
+    assert first is not None and first.number == "+34611100001"
+    assert repo.claim_next(cid, T0) is None  # never two live calls for one contact
+    repo.finish(first.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    second = repo.claim_next(cid, datetime.now(UTC))
+    assert second is not None and second.number == "+34611100002"
+    repo.finish(second.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    c = contact(repo)
+    assert c.next_phone == 0 and c.next_attempt_at is not None
+    assert c.next_attempt_at - datetime.now(UTC) > timedelta(seconds=50)  # busy: 60 s
+    assert repo.claim_next(cid) is None
+    third = repo.claim_next(cid, datetime.now(UTC) + timedelta(seconds=61))
+    assert third is not None and third.number == "+34611100001"
+
+
+def test_max_attempts_exhausts_and_a_connected_outcome_reaches(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]], {"max_attempts": 1})
+    a = repo.claim_next(cid, T0)
+    b = repo.claim_next(cid, T0)
+    assert a and b and a.contact_id != b.contact_id
+    repo.finish(a.attempt_id, dial_result=DialResult.NO_ANSWER, reason="rang out")
+    repo.finish(b.attempt_id, outcome=Outcome.ANSWERED, reason="message completed")
+    repo.finish(b.attempt_id, outcome=Outcome.UNKNOWN, reason="a second end is ignored")
+    assert contact(repo, "C0").disposition == Disposition.EXHAUSTED
+    assert contact(repo, "C1").disposition == Disposition.REACHED
+    attempt = repo.attempt(b.attempt_id)
+    assert attempt is not None and (attempt.state, attempt.outcome) == (AttemptState.ENDED, Outcome.ANSWERED)
+    assert repo.finish_campaign_if_settled(cid)
+    campaign = repo.campaign(cid)
+    assert campaign is not None and campaign.state == CampaignState.FINISHED
+
+
+def test_opt_out_suppresses_the_contact_and_lists_the_number(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"]])
+    a = repo.claim_next(cid, T0)
+    assert a
+    repo.finish(a.attempt_id, outcome=Outcome.OPTED_OUT, reason="pressed 9")
+    assert contact(repo).disposition == Disposition.SUPPRESSED
+    with repo.sessions() as s:
+        assert s.get(Dnc, "+34611100001") is not None
+
+
+def test_dnc_numbers_are_skipped_at_dial_time(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001", "+34611100002"], ["+34611100003"]])
+    with repo.sessions.begin() as s:  # added mid-campaign
+        s.add_all([Dnc(number="+34611100001", source="test", added_at=T0),
+                   Dnc(number="+34611100003", source="test", added_at=T0)])  # fmt: skip
+    a = repo.claim_next(cid, T0)
+    assert a is not None and a.number == "+34611100002"
+    assert repo.claim_next(cid, T0) is None
+    assert contact(repo, "C1").disposition == Disposition.SUPPRESSED
+
+
+def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]])
+    a, b = repo.claim_next(cid, T0), repo.claim_next(cid, T0)
+    assert a and b
+    repo.mark_answered(b.attempt_id)
+    assert set(repo.live_attempt_ids()) == {a.attempt_id, b.attempt_id}
+    repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")
+    assert repo.live_attempt_ids() == [b.attempt_id]
