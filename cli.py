@@ -115,8 +115,17 @@ def run(
     url: DbUrlOpt = None,
     agi_url: Annotated[str | None, typer.Option(envvar="DIALER_AGI_URL", help="FastAGI URL the dialplan calls.")] = None,
     drain_timeout: Annotated[float, typer.Option(help="Seconds live calls may take to end on SIGTERM.")] = 30.0,
+    trunk_cap: Annotated[
+        list[str] | None, typer.Option(help="TRUNK_TEMPLATE=N: live calls on one trunk, all campaigns together.")
+    ] = None,
 ) -> None:
     """The daemon: dial every active campaign until SIGTERM/SIGINT, then drain and exit 0."""
+    caps: dict[str, int] = {}
+    for item in trunk_cap or []:
+        template, sep, number = item.rpartition("=")
+        if not sep or not template or not number.isdigit() or int(number) < 1:
+            _fail(f"--trunk-cap {item!r}: expected TRUNK_TEMPLATE=N with N >= 1")
+        caps[template] = int(number)
     logging.getLogger().setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:  # journal-friendly: the journal adds the time
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -126,7 +135,9 @@ def run(
     target = url or database_url()
     if db.current_revision(target) != db.head_revision():
         _fail(f"database {db.redact(target)} is not at the newest schema: run dialer db upgrade")
-    settings = EngineSettings(agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout)
+    settings = EngineSettings(
+        agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
+    )
     engine = Engine(Repository(db.session_factory(db.make_engine(target))), AmiSettings.from_env(), settings)
 
     async def main() -> None:

@@ -20,9 +20,20 @@ from tests.campaigns import attempts, campaign_row, contacts, make_campaign, new
 pytestmark = pytest.mark.asterisk
 
 
-def engine_for(url: str, sandbox: Sandbox) -> Engine:
+def engine_for(url: str, sandbox: Sandbox, trunk_caps: dict[str, int] | None = None) -> Engine:
     repo = Repository(db.session_factory(db.make_engine(url)))
-    return Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5))
+    settings = EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5, trunk_caps=trunk_caps or {})
+    return Engine(repo, sandbox.ami, settings)
+
+
+def peak_live(watcher: list[tuple[float, str, str]], ids: set[str]) -> int:
+    live: set[str] = set()
+    peak = 0
+    for _t, name, uid in watcher:
+        if uid in ids:
+            (live.add if name == "Newchannel" else live.discard)(uid)
+            peak = max(peak, len(live))
+    return peak
 
 
 @pytest.fixture
@@ -79,12 +90,23 @@ async def test_live_calls_never_exceed_the_cap(
     await engine_for(url, sandbox).run_until_finished([cid], timeout=120)
     ids = {a.id for a in attempts(url, cid)}
     assert len(ids) == 60
-    live, peak = set(), 0
-    for _t, name, uid in watcher:
-        if uid in ids:
-            (live.add if name == "Newchannel" else live.discard)(uid)
-            peak = max(peak, len(live))
-    assert peak == 5  # the cap is reached, and never passed
+    assert peak_live(watcher, ids) == 5  # the cap is reached, and never passed
+
+
+async def test_a_trunk_cap_holds_across_campaigns(
+    sandbox: Sandbox, tmp_path: Path, watcher: list[tuple[float, str, str]]
+) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    template = "Local/{number}@sim-customers"
+    cids = [
+        make_campaign(url, f"trunk-{k}", [sim_number("hangup", hangup_after_s=1, tag=10 * k + i) for i in range(6)],
+                      max_concurrent=5, calls_per_second=100, trunk_template=template)  # fmt: skip
+        for k in range(2)
+    ]
+    await engine_for(url, sandbox, trunk_caps={template: 3}).run_until_finished(cids, timeout=60)
+    ids = {a.id for cid in cids for a in attempts(url, cid)}
+    assert len(ids) == 12
+    assert peak_live(watcher, ids) == 3
 
 
 async def test_calls_per_second_cap(sandbox: Sandbox, tmp_path: Path, watcher: list[tuple[float, str, str]]) -> None:

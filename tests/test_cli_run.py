@@ -1,0 +1,22 @@
+"""`dialer run` argument and database checks (no Asterisk needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def test_bad_trunk_cap_is_refused() -> None:
+    result = runner.invoke(app, ["run", "--trunk-cap", "Local/{number}@x=zero"])
+    assert result.exit_code == 1 and "expected TRUNK_TEMPLATE=N" in result.output
+
+
+def test_a_database_not_at_the_newest_schema_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(app, ["run", "--url", url])
+    assert result.exit_code == 1 and "run dialer db upgrade" in result.output
