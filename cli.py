@@ -127,9 +127,10 @@ def run(
             _fail(f"--trunk-cap {item!r}: expected TRUNK_TEMPLATE=N with N >= 1")
         caps[template] = int(number)
     logging.getLogger().setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:  # journal-friendly: the journal adds the time
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+    for handler in logging.getLogger().handlers:  # journal-friendly: stdout, the journal adds the time
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            handler.setStream(sys.stdout)
     for noisy in ("panoramisk", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     target = url or database_url()
