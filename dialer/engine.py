@@ -20,13 +20,15 @@ from dialer.config import AmiSettings
 from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.pacing import Slots, TokenBucket
 from dialer.storage.models import Campaign
-from dialer.storage.repository import Plan, Repository
+from dialer.recorder import Recorder
+from dialer.storage.repository import Ending, Plan, Repository
 
 log = logging.getLogger(__name__)
 
 TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
 SQL_TIMEOUT_S = 10.0
 BOOT_TIMEOUT_S = 60.0
+CLAIM_BATCH = 50  # attempts committed in one transaction when slots and tokens allow
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.ami = AmiClient(ami_settings, events="on")
         self.tracker = CallTracker()
+        self.recorder = Recorder(repo, SQL_TIMEOUT_S)
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
         self._calls: set[asyncio.Task[None]] = set()
@@ -58,6 +61,7 @@ class Engine:
         """Connect (errors go to the caller: one clear line at start) and resync."""
         await self.ami.connect()
         await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
+        self.recorder.start()
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
         self._consumer = asyncio.create_task(self._consume(), name="ami-events")
@@ -102,11 +106,10 @@ class Engine:
         if self._calls:
             log.info("draining: %d live calls, up to %g s", len(self._calls), self.settings.drain_timeout_s)
             await asyncio.wait(self._calls, timeout=self.settings.drain_timeout_s)
+        reason = f"still live when the daemon stopped (drain deadline {self.settings.drain_timeout_s:g} s)"
         for call in list(self.tracker.calls.values()):
-            await self._sql(
-                self.repo.finish, call.attempt_id, outcome=Outcome.UNKNOWN,
-                reason=f"still live when the daemon stopped (drain deadline {self.settings.drain_timeout_s:g} s)",
-            )  # fmt: skip
+            await self.recorder.record(Ending(call.attempt_id, reason, outcome=Outcome.UNKNOWN))
+        await self.recorder.stop()
         for task in self._calls:
             task.cancel()
         if self._reconnecting:
@@ -166,10 +169,8 @@ class Engine:
                 call.details["lost"] = True
                 call.ended.set()
             else:  # from an earlier run of the daemon
-                await self._sql(
-                    self.repo.finish, attempt_id, outcome=Outcome.UNKNOWN,
-                    reason="not in Asterisk at resync (the daemon restarted)",
-                )  # fmt: skip
+                reason = "not in Asterisk at resync (the daemon restarted)"
+                await self.recorder.record(Ending(attempt_id, reason, outcome=Outcome.UNKNOWN))
         log.info("resync: %d channels in Asterisk; %d live attempts gone from it (unknown), %d followed",
                  len(up), unseen, len(self.tracker.calls) - unseen)  # fmt: skip
         self._ready.set()
@@ -208,7 +209,8 @@ class Engine:
         trunk = self._trunk_slots.setdefault(
             campaign.trunk_template, Slots(self.settings.trunk_caps.get(campaign.trunk_template, 1_000_000))
         )
-        bucket = TokenBucket(campaign.calls_per_second)
+        # a tenth of a second's worth of calls may leave together (and share one SQL claim)
+        bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
         while not self._stopping.is_set():
             await self._ready.wait()
             if not await slots.acquire(timeout=self.settings.poll_s):
@@ -217,15 +219,33 @@ class Engine:
                 slots.release()
                 continue
             await bucket.acquire()
-            plan = await self._sql(self.repo.claim_next, campaign.id) if self._ready.is_set() else None
-            if plan is None:
+            wanted = 1 + self._more(slots, trunk, bucket)
+            plans = await self._sql(self.repo.claim, campaign.id, wanted) if self._ready.is_set() else []
+            for _ in range(wanted - len(plans)):
                 slots.release()
                 trunk.release()
+            if not plans:
                 if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
                     return
                 await asyncio.sleep(min(self.settings.poll_s, 0.5))
                 continue
-            self._spawn(self._call(campaign, plan, [slots, trunk]))
+            for plan in plans:
+                self._spawn(self._call(campaign, plan, [slots, trunk]))
+
+    @staticmethod
+    def _more(slots: Slots, trunk: Slots, bucket: TokenBucket) -> int:
+        """How many more calls may go out right now, slots and tokens taken (one SQL claim for all)."""
+        more = 0
+        while more < CLAIM_BATCH - 1 and slots.try_acquire():
+            if not trunk.try_acquire():
+                slots.release()
+                break
+            if not bucket.take():
+                slots.release()
+                trunk.release()
+                break
+            more += 1
+        return more
 
     def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.create_task(coro)
@@ -294,8 +314,8 @@ class Engine:
 
     async def _end(self, call: LiveCall, slots: list[Slots], **result) -> None:  # type: ignore[no-untyped-def]
         try:
-            await self._sql(
-                self.repo.finish, call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result
+            await self.recorder.record(
+                Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result)
             )
         finally:
             self._release(call, slots)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
@@ -36,6 +36,23 @@ REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_
 
 
 @dataclass(frozen=True)
+class Ending:
+    """How one attempt ended: a dial result (never connected) or an outcome (connected)."""
+
+    attempt_id: str
+    reason: str
+    dial_result: DialResult | None = None
+    outcome: Outcome | None = None
+    cause: int | None = None
+    step: str | None = None
+    details: dict[str, Any] | None = None
+
+    @property
+    def what(self) -> str:
+        return (self.dial_result or self.outcome or Outcome.UNKNOWN).value
+
+
+@dataclass(frozen=True)
 class Plan:
     """One attempt about to be originated (its row is committed)."""
 
@@ -55,6 +72,16 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
         "max_attempts": int(custom.get("max_attempts", DEFAULT_RETRIES["max_attempts"])),
         "delay_s": {**DEFAULT_RETRIES["delay_s"], **custom.get("delay_s", {})},
     }
+
+
+def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
+    """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
+    phones = list(contact.phones)
+    for offset in range(len(phones)):
+        phone = phones[(contact.next_phone + offset) % len(phones)]
+        if phone.number not in blocked:
+            return phone
+    return None
 
 
 class Repository:
@@ -101,64 +128,72 @@ class Repository:
 
     def claim_next(self, campaign_id: int, now: datetime | None = None) -> Plan | None:
         """Commit an attempt for the next due contact and phone, or None if nothing is due."""
+        plans = self.claim(campaign_id, 1, now)
+        return plans[0] if plans else None
+
+    def claim(self, campaign_id: int, limit: int, now: datetime | None = None) -> list[Plan]:
+        """Commit attempts for up to `limit` due contacts (one transaction), in due order."""
         now = now or now_utc()
+        plans: list[Plan] = []
         with self.sessions.begin() as s:
-            for _ in range(20):  # skip contacts another host claimed first, or with only DNC numbers
-                contact = s.scalars(
-                    select(Contact)
-                    .where(
-                        Contact.campaign_id == campaign_id,
-                        Contact.disposition == Disposition.PENDING,
-                        Contact.live_attempt_id.is_(None),
-                        or_(Contact.next_attempt_at.is_(None), Contact.next_attempt_at <= now),
-                    )
-                    .order_by(Contact.next_attempt_at.is_not(None), Contact.next_attempt_at, Contact.id)
-                    .limit(1)
-                ).first()
-                if contact is None:
-                    return None
-                phone = self._pick_phone(s, contact)
-                if phone is None:
-                    contact.disposition = Disposition.SUPPRESSED
-                    log.info("contact %s suppressed: every number is on the DNC list", contact.id)
-                    continue
-                attempt_id = str(uuid.uuid4())
-                won = s.execute(
-                    update(Contact)
-                    .where(Contact.id == contact.id, Contact.live_attempt_id.is_(None))
-                    .values(live_attempt_id=attempt_id, attempts=Contact.attempts + 1)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if won != 1:
-                    continue
-                s.add(
-                    Attempt(
-                        id=attempt_id,
-                        campaign_id=campaign_id,
-                        contact_id=contact.id,
-                        phone_id=phone.id,
-                        number=phone.number,
-                        state=AttemptState.ORIGINATING,
-                        created_at=now,
-                        originated_at=now,
-                        details={},
+            for _ in range(5):  # contacts skipped (DNC, taken by another host) leave room: look again
+                want = limit - len(plans)
+                if want <= 0:
+                    break
+                contacts = list(
+                    s.scalars(
+                        select(Contact)
+                        .where(
+                            Contact.campaign_id == campaign_id,
+                            Contact.disposition == Disposition.PENDING,
+                            Contact.live_attempt_id.is_(None),
+                            or_(Contact.next_attempt_at.is_(None), Contact.next_attempt_at <= now),
+                        )
+                        .order_by(Contact.next_attempt_at.asc().nulls_first(), Contact.id)
+                        .limit(want)
+                        .options(selectinload(Contact.phones))
                     )
                 )
-                return Plan(attempt_id, campaign_id, contact.id, phone.number)
-        return None
+                if not contacts:
+                    break
+                numbers = [p.number for c in contacts for p in c.phones]
+                blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                for contact in contacts:
+                    plan = self._claim_one(s, campaign_id, contact, blocked, now)
+                    if plan is not None:
+                        plans.append(plan)
+        return plans
 
     @staticmethod
-    def _pick_phone(s: Session, contact: Contact) -> Phone | None:
-        """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
-        phones = list(contact.phones)
-        if not phones:
+    def _claim_one(s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime) -> Plan | None:
+        phone = _pick_phone(contact, blocked)
+        if phone is None:
+            contact.disposition = Disposition.SUPPRESSED
+            log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
             return None
-        blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_([p.number for p in phones]))))
-        for offset in range(len(phones)):
-            phone = phones[(contact.next_phone + offset) % len(phones)]
-            if phone.number not in blocked:
-                return phone
-        return None
+        attempt_id = str(uuid.uuid4())
+        won = s.execute(
+            update(Contact)
+            .where(Contact.id == contact.id, Contact.live_attempt_id.is_(None))
+            .values(live_attempt_id=attempt_id, attempts=Contact.attempts + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:  # another dialer host took this contact first
+            return None
+        s.add(
+            Attempt(
+                id=attempt_id,
+                campaign_id=campaign_id,
+                contact_id=contact.id,
+                phone_id=phone.id,
+                number=phone.number,
+                state=AttemptState.ORIGINATING,
+                created_at=now,
+                originated_at=now,
+                details={},
+            )
+        )
+        return Plan(attempt_id, campaign_id, contact.id, phone.number)
 
     # -- recording --------------------------------------------------------------------
     def mark_answered(self, attempt_id: str) -> None:
@@ -168,39 +203,42 @@ class Repository:
                 attempt.state = AttemptState.ANSWERED
                 attempt.answered_at = now_utc()
 
-    def finish(
-        self,
-        attempt_id: str,
-        *,
-        dial_result: DialResult | None = None,
-        outcome: Outcome | None = None,
-        reason: str,
-        cause: int | None = None,
-        step: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """End an attempt (once) and decide the contact's next step by the retry rules."""
+    def finish(self, attempt_id: str, **result: Any) -> None:
+        """End one attempt; see finish_many."""
+        self.finish_many([Ending(attempt_id, **result)])
+
+    def finish_many(self, endings: list[Ending]) -> None:
+        """End attempts (each once) in one transaction and decide every contact's next step."""
         now = now_utc()
         with self.sessions.begin() as s:
-            attempt = s.get(Attempt, attempt_id)
-            if attempt is None or attempt.state == AttemptState.ENDED:
-                return
-            attempt.state = AttemptState.ENDED
-            attempt.ended_at = now
-            attempt.dial_result, attempt.outcome = dial_result, outcome
-            attempt.reason, attempt.q850_cause, attempt.step_reached = reason, cause, step
-            attempt.details = {**attempt.details, **(details or {})}
-            contact = s.get(Contact, attempt.contact_id)
-            campaign = s.get(Campaign, attempt.campaign_id)
-            assert contact is not None and campaign is not None
-            if contact.live_attempt_id == attempt_id:
-                contact.live_attempt_id = None
-            self._next_step(s, campaign, contact, attempt, now)
-            log.info(
-                "attempt %s ended: %s (%s); contact %s %s",
-                attempt_id, (dial_result or outcome).value if (dial_result or outcome) else "?", reason,
-                contact.id, contact.disposition.value,
-            )  # fmt: skip
+            ids = [e.attempt_id for e in endings]
+            attempts = {a.id: a for a in s.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
+            contact_ids = {a.contact_id for a in attempts.values()}
+            contacts = {
+                c.id: c
+                for c in s.scalars(
+                    select(Contact).where(Contact.id.in_(contact_ids)).options(selectinload(Contact.phones))
+                )
+            }
+            campaigns: dict[int, Campaign] = {}
+            for e in endings:
+                attempt = attempts.get(e.attempt_id)
+                if attempt is None or attempt.state == AttemptState.ENDED:
+                    continue
+                attempt.state = AttemptState.ENDED
+                attempt.ended_at = now
+                attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
+                attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
+                attempt.details = {**attempt.details, **(e.details or {})}
+                contact = contacts[attempt.contact_id]
+                campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
+                assert campaign is not None
+                campaigns[campaign.id] = campaign
+                if contact.live_attempt_id == attempt.id:
+                    contact.live_attempt_id = None
+                self._next_step(s, campaign, contact, attempt, now)
+                log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
+                         contact.disposition.value)  # fmt: skip
 
     @staticmethod
     def _next_step(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
