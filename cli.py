@@ -17,7 +17,7 @@ from rich.table import Table
 
 from dialer.ami import AmiError
 from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url
-from dialer.engine import Engine, EngineSettings
+from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db
@@ -140,6 +140,8 @@ def run(
         agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
     )
     engine = Engine(Repository(db.session_factory(db.make_engine(target))), AmiSettings.from_env(), settings)
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     async def main() -> None:
         stop = asyncio.Event()

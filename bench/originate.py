@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from dialer.ami import AmiClient  # noqa: E402
 from dialer.config import AmiSettings  # noqa: E402
 from dialer.domain import CampaignState  # noqa: E402
-from dialer.engine import Engine, EngineSettings  # noqa: E402
+from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402
 from dialer.sandbox.sim import sim_number  # noqa: E402
 from dialer.storage import db  # noqa: E402
@@ -138,6 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     ami = AmiSettings(port=args.ami_port, action_timeout=60)
     if args.child:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `dialer run` does
         fn = bare if args.child == "bare" else engine
         print(json.dumps(asyncio.run(fn(ami, args.calls, int(args.caps), args.ring))))
         return

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
 SQL_TIMEOUT_S = 10.0
 BOOT_TIMEOUT_S = 60.0
+# SQL runs in worker threads; a short GIL switch interval keeps the event loop's lag low
+# while they work (the daemon sets it: sys.setswitchinterval).
+SWITCH_INTERVAL_S = 0.001
 CLAIM_BATCH = 50  # attempts committed in one transaction when slots and tokens allow
 
 

@@ -28,6 +28,8 @@ from dialer.config import AmiSettings
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK_BYTES = 16 * 1024
+
 
 class AmiError(Exception):
     """Base of every AMI failure the dialer reports."""
@@ -76,7 +78,11 @@ class _Manager(Manager):  # type: ignore[misc]
         # Called when create_connection finishes; AmiClient.connect awaits the same future.
         if f.cancelled() or f.exception() is not None:
             return
-        _transport, protocol = f.result()
+        transport, protocol = f.result()
+        # Read at most this much per callback: a burst of thousands of events (a wave of calls
+        # ending together) is then parsed in slices, and other tasks run in between.
+        if hasattr(transport, "max_size"):
+            transport.max_size = READ_CHUNK_BYTES
         self._connected = True
         self.protocol = protocol
         protocol.queue = deque()
