@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from dialer.ami import AmiError
 from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url
+from dialer.exports import export_attempts
 from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
@@ -108,6 +110,27 @@ def contacts_import(
         raise typer.Exit(1)
     verb = "would import" if dry_run else "imported"
     console.print(f"rows read {report.rows_read} = {verb} {report.imported} + rejected {report.rejected}")
+
+
+@app.command("export")
+def export(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    out: Annotated[Path | None, typer.Option("--out", help="CSV file to write (default: standard output).")] = None,
+    url: DbUrlOpt = None,
+) -> None:
+    """Every attempt of a campaign as CSV, safe to open in a spreadsheet."""
+    engine = db.make_engine(url or database_url())
+    try:
+        with db.session_factory(engine)() as session:
+            found = session.scalars(select(Campaign).where(Campaign.name == campaign)).one_or_none()
+            if found is None:
+                _fail(f"unknown campaign {campaign!r}")
+            with open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as fh:
+                count = export_attempts(session, found.id, fh)
+    finally:
+        engine.dispose()
+    if out:
+        console.print(f"{count} attempts written to {out}")
 
 
 @app.command("run")

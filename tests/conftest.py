@@ -11,10 +11,13 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from sqlalchemy import text
 
 from dialer.ami import AmiClient
+from dialer.storage import db
 from dialer.sandbox.chroot import SUITES
 from dialer.sandbox.instance import Sandbox
+from tests.postgres import temporary_postgres
 
 TEST_AMI_PORT = int(os.environ.get("DIALER_TEST_AMI_PORT", "15038"))
 TEST_AGI_PORT = int(os.environ.get("DIALER_TEST_AGI_PORT", "14573"))
@@ -30,6 +33,22 @@ def sandbox() -> Iterator[Sandbox]:
     yield sb
     if not already_running:
         sb.down()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throw-away PostgreSQL server for the session (started and stopped by the tests)."""
+    with temporary_postgres() as url:
+        yield url
+
+
+def fresh_postgres(url: str) -> str:
+    """An empty public schema on the session's server."""
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,15 +13,21 @@ from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, 
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Dnc, Phone
 from dialer.storage.repository import Repository
+from tests.conftest import fresh_postgres
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repository:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'r.db'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_server"))
     db.upgrade(url)
-    return Repository(db.session_factory(db.make_engine(url)))
+    engine = db.make_engine(url)
+    yield Repository(db.session_factory(engine))
+    engine.dispose()
 
 
 def add_campaign(repo: Repository, phones: list[list[str]], retries: dict[str, object] | None = None) -> int:
@@ -103,3 +110,13 @@ def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
     assert set(repo.live_attempt_ids()) == {a.attempt_id, b.attempt_id}
     repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")
     assert repo.live_attempt_ids() == [b.attempt_id]
+
+
+def test_a_cap_per_result_exhausts_before_the_total_cap(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"]], {"max_attempts": 5, "max_per_result": {"busy": 2},
+                                                   "delay_s": {"busy": 0}})  # fmt: skip
+    for expected in (Disposition.PENDING, Disposition.EXHAUSTED):
+        plan = repo.claim_next(cid, datetime.now(UTC) + timedelta(seconds=1))
+        assert plan is not None
+        repo.finish(plan.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+        assert contact(repo).disposition == expected

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,27 +16,16 @@ from cli import app
 from dialer.domain import AttemptState, DialResult
 from dialer.storage import db
 from dialer.storage.models import Attempt, Base, Campaign, Contact, Dnc, IvrEvent, Phone
-from tests.postgres import temporary_postgres
+from tests.conftest import fresh_postgres
 
 TABLES = {"campaign", "contact", "phone", "attempt", "ivr_event", "dnc", "alembic_version"}
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_postgres() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'dialer.db'}"
-    pg = request.getfixturevalue("pg_url")
-    engine = db.make_engine(pg)
-    with engine.begin() as conn:  # a clean schema per test
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return pg
+    return fresh_postgres(request.getfixturevalue("postgres_server"))
 
 
 def _fill(url: str) -> str:

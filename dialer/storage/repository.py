@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Retry rules: campaign.settings["retries"] may override any of these.
 DEFAULT_RETRIES: dict[str, Any] = {
+    # also "max_per_result": {"busy": 2, ...}: attempts with that result before giving up
     "max_attempts": 3,  # per contact, all phones together
     "delay_s": {
         "busy": 300,
@@ -71,6 +72,7 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
     return {
         "max_attempts": int(custom.get("max_attempts", DEFAULT_RETRIES["max_attempts"])),
         "delay_s": {**DEFAULT_RETRIES["delay_s"], **custom.get("delay_s", {})},
+        "max_per_result": {k: int(v) for k, v in custom.get("max_per_result", {}).items()},
     }
 
 
@@ -255,6 +257,17 @@ class Repository:
             contact.disposition = Disposition.EXHAUSTED
             return
         key = (attempt.dial_result or attempt.outcome or Outcome.UNKNOWN).value
+        limit = rules["max_per_result"].get(key)
+        if limit is not None:
+            same = (
+                Attempt.dial_result == attempt.dial_result
+                if attempt.dial_result
+                else Attempt.outcome == attempt.outcome
+            )
+            count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.contact_id == contact.id, same))
+            if (count or 0) >= limit:
+                contact.disposition = Disposition.EXHAUSTED
+                return
         phones = len(contact.phones)
         contact.next_phone = (contact.next_phone + 1) % max(phones, 1)
         if contact.next_phone != 0 and attempt.outcome is None:
