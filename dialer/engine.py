@@ -221,12 +221,15 @@ class Engine:
             if not await trunk.acquire(timeout=self.settings.poll_s):
                 slots.release()
                 continue
-            await bucket.acquire()
-            wanted = 1 + self._more(slots, trunk, bucket)
-            plans = await self._sql(self.repo.claim, campaign.id, wanted) if self._ready.is_set() else []
-            for _ in range(wanted - len(plans)):
-                slots.release()
-                trunk.release()
+            wanted = 1
+            try:
+                await bucket.acquire()
+                wanted += self._more(slots, trunk, bucket)
+                plans = await self._claim(campaign.id, wanted) if self._ready.is_set() else []
+            except asyncio.CancelledError:  # paused or stopped while holding slots
+                self._give_back(slots, trunk, wanted)
+                raise
+            self._give_back(slots, trunk, wanted - len(plans))
             if not plans:
                 if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
                     return
@@ -234,6 +237,22 @@ class Engine:
                 continue
             for plan in plans:
                 self._spawn(self._call(campaign, plan, [slots, trunk]))
+
+    async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:
+        """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""
+        claim = asyncio.ensure_future(self._sql(self.repo.claim, campaign_id, wanted))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            plans = await claim
+            await self._sql(self.repo.unclaim, plans)
+            raise
+
+    @staticmethod
+    def _give_back(slots: Slots, trunk: Slots, count: int) -> None:
+        for _ in range(count):
+            slots.release()
+            trunk.release()
 
     @staticmethod
     def _more(slots: Slots, trunk: Slots, bucket: TokenBucket) -> int:

@@ -14,6 +14,7 @@ from dialer.engine import Engine, EngineSettings
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import sim_number
 from dialer.storage import db
+from dialer.storage.models import Campaign
 from dialer.storage.repository import Repository
 from tests.campaigns import attempts, campaign_row, contacts, make_campaign, new_database
 
@@ -120,3 +121,39 @@ async def test_calls_per_second_cap(sandbox: Sandbox, tmp_path: Path, watcher: l
     # rate 5/s with a burst of 1: any 1-second window holds at most 5 + 1 originates
     assert max(sum(1 for u in starts if s <= u < s + 1.0) for s in starts) <= 6
     assert starts[-1] - starts[0] >= (16 - 2) / 5
+
+
+def set_state(url: str, campaign_id: int, state: CampaignState) -> None:
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.state = state
+    engine.dispose()
+
+
+async def test_pause_stops_originating_within_a_second_and_resume_finishes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    cid = make_campaign(url, "pause", [sim_number("hangup", hangup_after_s=1, tag=i) for i in range(12)],
+                        max_concurrent=2, calls_per_second=20)  # fmt: skip
+    engine = engine_for(url, sandbox)
+    stop = asyncio.Event()
+    run = asyncio.create_task(engine.run(stop))
+    while len(attempts(url, cid)) < 2:
+        await asyncio.sleep(0.1)
+    set_state(url, cid, CampaignState.PAUSED)
+    await asyncio.sleep(1.5)  # the engine reads campaign states every 0.2 s here (1 s by default)
+    paused_at = len(attempts(url, cid))
+    await asyncio.sleep(2.5)
+    assert len(attempts(url, cid)) == paused_at < 12  # nothing new while paused
+    set_state(url, cid, CampaignState.ACTIVE)
+    deadline = asyncio.get_running_loop().time() + 60
+    while campaign_row(url, cid).state != CampaignState.FINISHED:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.wait_for(run, 30)
+    rows = attempts(url, cid)
+    assert len(rows) == 12 and all(a.state == AttemptState.ENDED for a in rows)

@@ -120,3 +120,14 @@ def test_a_cap_per_result_exhausts_before_the_total_cap(repo: Repository) -> Non
         assert plan is not None
         repo.finish(plan.attempt_id, dial_result=DialResult.BUSY, reason="busy")
         assert contact(repo).disposition == expected
+
+
+def test_an_unsent_claim_is_undone(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"]])
+    plans = repo.claim(cid, 5, T0)
+    assert len(plans) == 1
+    repo.unclaim(plans)
+    c = contact(repo)
+    assert (c.live_attempt_id, c.attempts) == (None, 0)
+    assert repo.attempt(plans[0].attempt_id) is None and repo.live_attempt_ids() == []
+    assert repo.claim_next(cid, T0) is not None

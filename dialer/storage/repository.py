@@ -166,6 +166,22 @@ class Repository:
                         plans.append(plan)
         return plans
 
+    def unclaim(self, plans: list[Plan]) -> None:
+        """Undo claims whose Originate was never sent (the daemon paused or stopped first)."""
+        if not plans:
+            return
+        with self.sessions.begin() as s:
+            for plan in plans:
+                s.execute(
+                    update(Contact)
+                    .where(Contact.id == plan.contact_id, Contact.live_attempt_id == plan.attempt_id)
+                    .values(live_attempt_id=None, attempts=Contact.attempts - 1)
+                    .execution_options(synchronize_session=False)
+                )
+                attempt = s.get(Attempt, plan.attempt_id)
+                if attempt is not None and attempt.state == AttemptState.ORIGINATING:
+                    s.delete(attempt)
+
     @staticmethod
     def _claim_one(s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime) -> Plan | None:
         phone = _pick_phone(contact, blocked)
