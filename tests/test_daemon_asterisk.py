@@ -57,15 +57,23 @@ def live(url: str, cid: int) -> int:
     return sum(1 for a in attempts(url, cid) if a.state != AttemptState.ENDED)
 
 
+def dialing(
+    tmp_path: Path, sandbox: Sandbox, daemons: list[subprocess.Popen[bytes]], contacts: int, cap: int
+) -> tuple[str, int, Path]:
+    """A daemon dialing `contacts` humans who hang up after 3 s, once `cap` calls are live."""
+    url = new_database(str(tmp_path / "d.db"))
+    numbers = [sim_number("hangup", hangup_after_s=3, tag=i) for i in range(contacts)]
+    cid = make_campaign(url, tmp_path.name, numbers, max_concurrent=cap, calls_per_second=20)
+    log = tmp_path / "daemon.log"
+    daemons.append(start_daemon(url, sandbox, log))
+    wait_for(lambda: live(url, cid) == cap, 30, f"{cap} live calls")
+    return url, cid, log
+
+
 def test_kill_9_and_restart_dials_no_contact_twice(
     sandbox: Sandbox, tmp_path: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    url = new_database(str(tmp_path / "d.db"))
-    cid = make_campaign(url, "crash", [sim_number("hangup", hangup_after_s=3, tag=i) for i in range(20)],
-                        max_concurrent=5, calls_per_second=20)  # fmt: skip
-    log = tmp_path / "daemon.log"
-    daemons.append(start_daemon(url, sandbox, log))
-    wait_for(lambda: live(url, cid) == 5, 30, "5 live calls")
+    url, cid, log = dialing(tmp_path, sandbox, daemons, contacts=20, cap=5)
     daemons[0].kill()  # SIGKILL: no drain, nothing recorded on the way out
     daemons[0].wait(timeout=10)
     in_flight = {a.id for a in attempts(url, cid) if a.state != AttemptState.ENDED}
@@ -88,12 +96,7 @@ def test_asterisk_crash_mid_campaign_reconnects_and_finishes(
     own = Sandbox(sandbox.suite, sandbox.ami_port + 10, sandbox.agi_port + 10)  # one the test may stop
     own.up()
     try:
-        url = new_database(str(tmp_path / "d.db"))
-        cid = make_campaign(url, "restart", [sim_number("hangup", hangup_after_s=3, tag=i) for i in range(12)],
-                            max_concurrent=3, calls_per_second=20)  # fmt: skip
-        log = tmp_path / "daemon.log"
-        daemons.append(start_daemon(url, own, log))
-        wait_for(lambda: live(url, cid) == 3, 30, "3 live calls")
+        url, cid, log = dialing(tmp_path, own, daemons, contacts=12, cap=3)
         cut = {a.id for a in attempts(url, cid) if a.state != AttemptState.ENDED}
         pid = own.pid()
         assert pid is not None
@@ -117,12 +120,7 @@ def test_asterisk_crash_mid_campaign_reconnects_and_finishes(
 def test_sigterm_stops_originating_lets_live_calls_end_and_exits_0(
     sandbox: Sandbox, tmp_path: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    url = new_database(str(tmp_path / "d.db"))
-    cid = make_campaign(url, "drain", [sim_number("hangup", hangup_after_s=3, tag=i) for i in range(10)],
-                        max_concurrent=3, calls_per_second=20)  # fmt: skip
-    log = tmp_path / "daemon.log"
-    daemons.append(start_daemon(url, sandbox, log))
-    wait_for(lambda: live(url, cid) == 3, 30, "3 live calls")
+    url, cid, log = dialing(tmp_path, sandbox, daemons, contacts=10, cap=3)
     at_stop = {a.id for a in attempts(url, cid)}
     assert stop_daemon(daemons[0]) == 0, log.read_text()
     rows = attempts(url, cid)
