@@ -19,6 +19,8 @@ from rich.table import Table
 from dialer.ami import AmiError
 from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url
 from dialer.exports import export_attempts
+from prompts.cache import PromptCache
+from prompts.tts import TtsError
 from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
@@ -32,6 +34,8 @@ app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
 db_app = typer.Typer(help="The dialer's SQL database.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Contacts of a campaign.", no_args_is_help=True)
+prompts_app = typer.Typer(help="Prompt audio (text-to-speech, cache).", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
@@ -110,6 +114,21 @@ def contacts_import(
         raise typer.Exit(1)
     verb = "would import" if dry_run else "imported"
     console.print(f"rows read {report.rows_read} = {verb} {report.imported} + rejected {report.rejected}")
+
+
+@prompts_app.command("say")
+def prompts_say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    lang: Annotated[str, typer.Option("--lang", help="es, en or pl.")] = "es",
+    backend: Annotated[str, typer.Option(help="espeak-ng (offline) or gtts (online).")] = "espeak-ng",
+    fallback: Annotated[str | None, typer.Option(help="Backend to use when the first is unavailable.")] = None,
+) -> None:
+    """Render one text (or find it in the cache) and print the audio file's path."""
+    try:
+        path = PromptCache().render(text, lang, backend_name=backend, fallback=fallback)
+    except TtsError as exc:
+        _fail(str(exc))
+    console.print(str(path), highlight=False)
 
 
 @app.command("export")

@@ -33,6 +33,11 @@ def cache_dir() -> Path:
     return Path(base).resolve() / "asterisk-ivr-dialer"
 
 
+def prompt_cache_dir() -> Path:
+    """Rendered prompt audio (outside git); the sandbox bind-mounts it at the same path."""
+    return cache_dir() / "prompts"
+
+
 def database_url() -> str:
     """DIALER_DB_URL (any SQLAlchemy URL), else SQLite in $XDG_DATA_HOME/asterisk-ivr-dialer."""
     explicit = os.environ.get("DIALER_DB_URL")

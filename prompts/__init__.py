@@ -1,5 +1,5 @@
-"""Prompt templates per language and the text-to-speech / audio cache code.
+"""Prompt audio: TTS backends (tts), conversion for Asterisk (audio), the cache (cache).
 
-Not built yet: this package is the home of the prompts issue's work. Rendered audio goes to
-the cache directory (dialer.sandbox.instance.prompt_cache_dir), never into git.
+Still to come here (prompts issue): templates per language, native verbalisation of amounts
+and dates, and rendering everything a campaign will play before it dials.
 """

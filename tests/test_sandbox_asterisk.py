@@ -176,3 +176,19 @@ def test_two_sandboxes_run_side_by_side(sandbox: Sandbox) -> None:
         assert second.down()
     assert second.pid() is None
     assert sandbox.status().ami_up
+
+
+async def test_a_call_plays_a_rendered_prompt(ami: AmiClient) -> None:
+    from prompts.cache import PromptCache, playback_name
+
+    path = PromptCache().render("Hola, esta es una prueba.", "es")  # the cache the sandbox mounts
+    channel_id = str(uuid.uuid4())
+    with ami.events(["UserEvent"]) as stream:
+        await ami.originate(
+            channel=f"Local/{sim_number('human')}@sim-customers", context="sim-test-play", channel_id=channel_id,
+            variables={"PROMPT": playback_name(path)},
+        )  # fmt: skip
+        played = await stream.wait_for(
+            lambda e: e.get("UserEvent") == "SimPlayed" and e.get("Uniqueid") == channel_id, 20
+        )
+    assert played["Status"] == "SUCCESS"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.ami import AmiClient, AmiError
-from dialer.config import AgiSettings, AmiSettings, cache_dir
+from dialer.config import AgiSettings, AmiSettings, prompt_cache_dir
 from dialer.sandbox import chroot
 from dialer.sandbox.chroot import SandboxError
 
@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
 BOOT_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-
-
-def prompt_cache_dir() -> Path:
-    """Rendered prompt audio; bind-mounted at the same path inside the chroot."""
-    return cache_dir() / "prompts"
 
 
 @dataclass
