@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, AmiTimeout
 from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
 from dialer.config import AmiSettings
-from dialer.domain import AttemptState, CampaignState, Outcome
+from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
 from dialer.pacing import Slots, TokenBucket
 from dialer.storage.models import Campaign
 from dialer.recorder import Recorder
-from dialer.storage.repository import Ending, Plan, Repository
+from dialer.storage.repository import Ending, Plan, Repository, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ BOOT_TIMEOUT_S = 60.0
 # SQL runs in worker threads; a short GIL switch interval keeps the event loop's lag low
 # while they work (the daemon sets it: sys.setswitchinterval).
 SWITCH_INTERVAL_S = 0.001
-CLAIM_BATCH = 50  # attempts committed in one transaction when slots and tokens allow
+CLAIM_BATCH = 50
+PING_EVERY_S, PING_TIMEOUT_S = 10.0, 5.0  # attempts committed in one transaction when slots and tokens allow
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Engine:
         self._campaign_slots: dict[int, Slots] = {}
         self._trunk_slots: dict[str, Slots] = {}
         self._reconnecting: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._started = now_utc()
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -69,6 +74,7 @@ class Engine:
         self._events = self.ami.events(TRACKED_EVENTS)
         self._consumer = asyncio.create_task(self._consume(), name="ami-events")
         await self._resync()
+        self._watchdog = asyncio.create_task(self._watch_link(), name="ami-watchdog")
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
@@ -110,13 +116,17 @@ class Engine:
             log.info("draining: %d live calls, up to %g s", len(self._calls), self.settings.drain_timeout_s)
             await asyncio.wait(self._calls, timeout=self.settings.drain_timeout_s)
         reason = f"still live when the daemon stopped (drain deadline {self.settings.drain_timeout_s:g} s)"
-        for call in list(self.tracker.calls.values()):
-            await self.recorder.record(Ending(call.attempt_id, reason, outcome=Outcome.UNKNOWN))
+        left = [Ending(c.attempt_id, reason, outcome=Outcome.UNKNOWN) for c in self.tracker.calls.values()]
+        results = await asyncio.gather(*(self.recorder.record(e) for e in left), return_exceptions=True)
+        for ending, result in zip(left, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("attempt %s: could not record its end at shutdown: %s", ending.attempt_id, result)
         await self.recorder.stop()
         for task in self._calls:
             task.cancel()
-        if self._reconnecting:
-            self._reconnecting.cancel()
+        for task in (self._reconnecting, self._watchdog):
+            if task is not None:
+                task.cancel()
         if hasattr(self, "_consumer"):
             self._consumer.cancel()
         self.ami.close()
@@ -147,49 +157,75 @@ class Engine:
                 # AMI answers while Asterisk still boots; an Originate then fails (no dialplan yet)
                 await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
                 await self._resync()
-                log.info("AMI reconnected and resynced")
-                return
-            except AmiError as exc:
+                if self.ami.connected:
+                    log.info("AMI reconnected and resynced")
+                    return
+                raise AmiDisconnected("the link dropped again during resync")
+            except Exception as exc:  # noqa: BLE001 - AMI or SQL: try again, never give up
+                self._ready.clear()
                 self.ami.close()
                 log.warning("AMI reconnect failed (%s); next try in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.reconnect_max_s)
 
+    async def _watch_link(self) -> None:
+        """Ping Asterisk; a link that stops answering (half-open, hung) is closed and redone."""
+        while not self._stopping.is_set():
+            await asyncio.sleep(PING_EVERY_S)
+            if not self._ready.is_set():
+                continue
+            try:
+                await self.ami.ping(timeout=PING_TIMEOUT_S)
+            except AmiTimeout:
+                log.warning("AMI did not answer a ping within %g s: reconnecting", PING_TIMEOUT_S)
+                self.ami.close()
+                self._on_disconnect(None)
+            except AmiError:
+                pass  # already down: the reconnect task has it
+
     async def _resync(self) -> None:
+        """Match attempts live in SQL with Asterisk's channels (by ChannelId)."""
+        rows = await self._sql(self.repo.live_attempts)
+        adopted: dict[str, LiveCall] = {}
+        for a in rows:  # tracked before the snapshot, so no Hangup in between is missed
+            if a.id not in self.tracker.calls and a.created_at < self._started:
+                adopted[a.id] = self.tracker.track(LiveCall(a.id, a.campaign_id, a.contact_id))
         channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout=30)
         up = {str(c.get("Uniqueid")): str(c.get("ChannelStateDesc")) for c in channels}
         unseen = 0
-        for attempt_id in await self._sql(self.repo.live_attempt_ids):
-            call = self.tracker.calls.get(attempt_id)
-            if attempt_id in up:
-                if call is None:
-                    await self._adopt(attempt_id, answered=up[attempt_id] == "Up")
-                elif up[attempt_id] == "Up" and call.state != AttemptState.ANSWERED:
+        for a in rows:
+            call = self.tracker.calls.get(a.id)
+            if call is None:
+                continue  # ended meanwhile, or claimed by this run and not yet handed to its task
+            if a.id in up and not call.ended.is_set():
+                if up[a.id] == "Up" and call.state != AttemptState.ANSWERED:
                     call.transition(AttemptState.ANSWERED, "up in Asterisk at resync")
+                if a.id in adopted:
+                    await self._adopt(call, a.trunk_template, a.max_concurrent)
                 continue
             unseen += 1
-            if call is not None:  # ours, ended while AMI was down
+            if a.id in adopted:  # from an earlier run of the daemon
+                self.tracker.forget(a.id)
+                reason = "not in Asterisk at resync (the daemon restarted)"
+                await self.recorder.record(Ending(a.id, reason, outcome=Outcome.UNKNOWN, cause=call.hangup_cause))
+            else:  # ours, ended while AMI was down
                 call.details["lost"] = True
                 call.ended.set()
-            else:  # from an earlier run of the daemon
-                reason = "not in Asterisk at resync (the daemon restarted)"
-                await self.recorder.record(Ending(attempt_id, reason, outcome=Outcome.UNKNOWN))
         log.info("resync: %d channels in Asterisk; %d live attempts gone from it (unknown), %d followed",
-                 len(up), unseen, len(self.tracker.calls) - unseen)  # fmt: skip
+                 len(up), unseen, len(self.tracker.calls))  # fmt: skip
         self._ready.set()
 
-    async def _adopt(self, attempt_id: str, answered: bool) -> None:
-        """Follow a call an earlier run of the daemon started; it counts against the cap."""
-        attempt = await self._sql(self.repo.attempt, attempt_id)
-        campaign = await self._sql(self.repo.campaign, attempt.campaign_id) if attempt else None
-        if attempt is None or campaign is None:
-            return
-        call = self.tracker.track(LiveCall(attempt_id, attempt.campaign_id, attempt.contact_id))
-        call.state = AttemptState.ANSWERED if answered else AttemptState.ORIGINATING
-        slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
+    async def _adopt(self, call: LiveCall, trunk_template: str, max_concurrent: int) -> None:
+        """Follow a call an earlier run of the daemon started; it counts against both caps."""
+        slots = self._campaign_slots.setdefault(call.campaign_id, Slots(max_concurrent))
+        trunk = self._trunk_slot(trunk_template)
         slots.hold()
-        log.info("attempt %s: still live in Asterisk, followed to its end", attempt_id)
-        self._spawn(self._follow(call, [slots]))
+        trunk.hold()
+        log.info("attempt %s: still live in Asterisk, followed to its end", call.attempt_id)
+        self._spawn(self._guarded(call, [slots, trunk], self._follow(call)))
+
+    def _trunk_slot(self, template: str) -> Slots:
+        return self._trunk_slots.setdefault(template, Slots(self.settings.trunk_caps.get(template, 1_000_000)))
 
     # -- campaigns --------------------------------------------------------------------
     async def _sync_campaigns(self) -> None:
@@ -209,16 +245,19 @@ class Engine:
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
         slots.limit = campaign.max_concurrent
-        trunk = self._trunk_slots.setdefault(
-            campaign.trunk_template, Slots(self.settings.trunk_caps.get(campaign.trunk_template, 1_000_000))
-        )
+        trunk = self._trunk_slot(campaign.trunk_template)
         # a tenth of a second's worth of calls may leave together (and share one SQL claim)
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
         while not self._stopping.is_set():
             await self._ready.wait()
             if not await slots.acquire(timeout=self.settings.poll_s):
                 continue
-            if not await trunk.acquire(timeout=self.settings.poll_s):
+            try:
+                got_trunk = await trunk.acquire(timeout=self.settings.poll_s)
+            except BaseException:
+                slots.release()
+                raise
+            if not got_trunk:
                 slots.release()
                 continue
             wanted = 1
@@ -229,14 +268,20 @@ class Engine:
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)
                 raise
+            except Exception as exc:  # noqa: BLE001 - SQL trouble: keep the slots, try again
+                self._give_back(slots, trunk, wanted)
+                log.error("campaign %s: claiming contacts failed (%s); retrying", campaign.name, exc)
+                await asyncio.sleep(self.settings.poll_s)
+                continue
             self._give_back(slots, trunk, wanted - len(plans))
             if not plans:
                 if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
                     return
                 await asyncio.sleep(min(self.settings.poll_s, 0.5))
                 continue
-            for plan in plans:
-                self._spawn(self._call(campaign, plan, [slots, trunk]))
+            for plan in plans:  # tracked now, before any await, so a resync sees them as ours
+                call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
+                self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
 
     async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:
         """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""
@@ -275,8 +320,22 @@ class Engine:
         task.add_done_callback(self._calls.discard)
 
     # -- one call ---------------------------------------------------------------------
-    async def _call(self, campaign: Campaign, plan: Plan, slots: list[Slots]) -> None:
-        call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
+    async def _guarded(self, call: LiveCall, slots: list[Slots], work: Coroutine[Any, Any, None]) -> None:
+        """Run one call's work; whatever happens, its slots are released exactly once."""
+        try:
+            await work
+        except Exception:  # noqa: BLE001 - a bug or SQL trouble must not leak the slot
+            log.exception("attempt %s: unexpected error", call.attempt_id)
+            await self._end(call, outcome=Outcome.UNKNOWN, reason="the dialer hit an unexpected error")
+        finally:
+            self.tracker.forget(call.attempt_id)
+            for slot in slots:
+                slot.release()
+
+    async def _call(self, campaign: Campaign, plan: Plan, call: LiveCall) -> None:
+        if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
+            await self._sql(self.repo.unclaim, [plan])
+            return
         variables = {
             "DIALER_ATTEMPT": plan.attempt_id,
             "DIALER_FLOW": campaign.flow,
@@ -294,18 +353,22 @@ class Engine:
             )
         except AmiDisconnected:
             log.warning("attempt %s: AMI dropped with the Originate in flight; resync decides", plan.attempt_id)
-            await self._follow(call, slots)
+            await self._follow(call)
             return
-        except (AmiActionError, AmiTimeout) as exc:
-            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason=f"Originate: {exc}")
+        except AmiTimeout:
+            log.warning("attempt %s: no OriginateResponse in time; following the channel", plan.attempt_id)
+            await self._follow(call)
             return
-        except BaseException:
-            self._release(call, slots)
-            raise
+        except AmiActionError as exc:
+            await self._end(call, dial_result=DialResult.FAILED, reason=f"Originate refused: {exc.message}")
+            return
         if resp.get("Response") == "Success":
             call.transition(AttemptState.ANSWERED, "answered")
-            await self._sql(self.repo.mark_answered, plan.attempt_id)
-            await self._follow(call, slots)
+            try:
+                await self._sql(self.repo.mark_answered, plan.attempt_id)
+            except Exception as exc:  # noqa: BLE001 - the answer time is lost, the call is not
+                log.error("attempt %s: could not record the answer: %s", plan.attempt_id, exc)
+            await self._follow(call)
             return
         reason = int(resp.get("Reason") or 0)
         if call.hangup_cause is None:  # the channel's Hangup carries the Q.850 cause
@@ -315,34 +378,29 @@ class Engine:
                 pass
         result = dial_result(reason, call.hangup_cause)
         call.transition(AttemptState.ENDED, result.value)
-        await self._end(call, slots, dial_result=result, reason=f"originate reason {reason}")
+        await self._end(call, dial_result=result, reason=f"originate reason {reason}")
 
-    async def _follow(self, call: LiveCall, slots: list[Slots]) -> None:
+    async def _follow(self, call: LiveCall) -> None:
         """Wait for the end of a call Asterisk has (or had: resync sets `lost`)."""
         try:
             await asyncio.wait_for(call.ended.wait(), self.settings.max_call_s)
         except asyncio.TimeoutError:
-            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
+            await self._end(call, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
             return
         if call.details.pop("lost", False):
-            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
+            await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
             return
         if call.state != AttemptState.ANSWERED:
-            await self._end(call, slots, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
+            await self._end(call, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
             return
         outcome, reason = connected_outcome(call)
         call.transition(AttemptState.ENDED, outcome.value)
-        await self._end(call, slots, outcome=outcome, reason=reason)
+        await self._end(call, outcome=outcome, reason=reason)
 
-    async def _end(self, call: LiveCall, slots: list[Slots], **result) -> None:  # type: ignore[no-untyped-def]
+    async def _end(self, call: LiveCall, **result: Any) -> None:
         try:
             await self.recorder.record(
                 Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result)
             )
-        finally:
-            self._release(call, slots)
-
-    def _release(self, call: LiveCall, slots: list[Slots]) -> None:
-        self.tracker.forget(call.attempt_id)
-        for s in slots:
-            s.release()
+        except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
+            log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)

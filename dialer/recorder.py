@@ -21,14 +21,15 @@ class Recorder:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Ending, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="recorder")
 
     async def stop(self) -> None:
-        """Write what is queued, then stop."""
-        while not self._queue.empty():
+        """Write what is queued (and the batch being written), then stop."""
+        while not self._queue.empty() or self._busy:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
@@ -43,18 +44,37 @@ class Recorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            self._busy = True
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await asyncio.wait_for(
-                    asyncio.to_thread(self.repo.finish_many, [e for e, _ in batch]), self.sql_timeout_s
-                )
-            except Exception as exc:  # noqa: BLE001 - every waiter hears about it
-                log.error("recording %d attempt endings failed: %s", len(batch), exc)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+                await self._write(batch)
+            finally:
+                self._busy = False
+
+    async def _write(self, batch: list[tuple[Ending, asyncio.Future[None]]]) -> None:
+        try:
+            await self._finish([e for e, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - one bad ending must not sink the others
+            if len(batch) == 1:
+                log.error("recording the end of attempt %s failed: %s", batch[0][0].attempt_id, exc)
+                _settle(batch[0][1], exc)
+                return
+            log.warning("recording %d endings together failed (%s); writing them one by one", len(batch), exc)
+            for item in batch:
+                await self._write([item])
+            return
+        for _, future in batch:
+            _settle(future, None)
+
+    async def _finish(self, endings: list[Ending]) -> None:
+        await asyncio.wait_for(asyncio.to_thread(self.repo.finish_many, endings), self.sql_timeout_s)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -59,8 +59,11 @@ class FakeAmi:
                     return
                 if reply == "silent":
                     continue
-                for msg in reply:
-                    writer.write(render({**msg, "ActionID": action.get("ActionID", "")}))
+                for msg in reply:  # "__event__" marks an unsolicited event (no ActionID)
+                    if msg.pop("__event__", None):
+                        writer.write(render(msg))
+                    else:
+                        writer.write(render({**msg, "ActionID": action.get("ActionID", "")}))
                 await writer.drain()
                 if action.get("Action") == "Login" and reply[0]["Response"] == "Success" and self.fully_booted:
                     writer.write(render({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))

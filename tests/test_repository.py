@@ -107,9 +107,10 @@ def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
     a, b = repo.claim_next(cid, T0), repo.claim_next(cid, T0)
     assert a and b
     repo.mark_answered(b.attempt_id)
-    assert set(repo.live_attempt_ids()) == {a.attempt_id, b.attempt_id}
+    assert {x.id for x in repo.live_attempts()} == {a.attempt_id, b.attempt_id}
     repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")
-    assert repo.live_attempt_ids() == [b.attempt_id]
+    (left,) = repo.live_attempts()
+    assert (left.id, left.campaign_id, left.max_concurrent) == (b.attempt_id, cid, 5)
 
 
 def test_a_cap_per_result_exhausts_before_the_total_cap(repo: Repository) -> None:
@@ -129,5 +130,5 @@ def test_an_unsent_claim_is_undone(repo: Repository) -> None:
     repo.unclaim(plans)
     c = contact(repo)
     assert (c.live_attempt_id, c.attempts) == (None, 0)
-    assert repo.attempt(plans[0].attempt_id) is None and repo.live_attempt_ids() == []
+    assert repo.attempt(plans[0].attempt_id) is None and repo.live_attempts() == []
     assert repo.claim_next(cid, T0) is not None

@@ -54,6 +54,16 @@ class Ending:
 
 
 @dataclass(frozen=True)
+class LiveAttempt:
+    id: str
+    campaign_id: int
+    contact_id: int
+    created_at: datetime
+    trunk_template: str
+    max_concurrent: int
+
+
+@dataclass(frozen=True)
 class Plan:
     """One attempt about to be originated (its row is committed)."""
 
@@ -292,13 +302,16 @@ class Repository:
             contact.next_attempt_at = now + timedelta(seconds=float(rules["delay_s"].get(key, 600)))
 
     # -- resync -----------------------------------------------------------------------
-    def live_attempt_ids(self) -> list[str]:
+    def live_attempts(self) -> list[LiveAttempt]:
+        """Attempts SQL still has as live (originating or answered), with their campaign's caps."""
+        query = (
+            select(Attempt.id, Attempt.campaign_id, Attempt.contact_id, Attempt.created_at,
+                   Campaign.trunk_template, Campaign.max_concurrent)  # fmt: skip
+            .join(Campaign, Campaign.id == Attempt.campaign_id)
+            .where(Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))
+        )
         with self.sessions() as s:
-            return list(
-                s.scalars(
-                    select(Attempt.id).where(Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))
-                )
-            )
+            return [LiveAttempt(*row) for row in s.execute(query)]
 
     def attempt(self, attempt_id: str) -> Attempt | None:
         with self.sessions() as s:
