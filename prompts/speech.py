@@ -1,0 +1,90 @@
+"""Amounts and dates as a native speaker says them, in es, en and pl.
+
+    say_amount(Decimal("12500"), "ARS", "es") -> "doce mil quinientos pesos"
+    say_date(date(2026, 11, 20), "es")         -> "el veinte de noviembre"
+    say_date(date(2026, 11, 20), "pl")         -> "dwudziestego listopada"
+Numbers come from num2words; what it leaves unsaid or says oddly (zero cents, "un millón de",
+ordinal cases, commas inside English numbers) is fixed here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from num2words import num2words
+
+LANGS = ("es", "en", "pl")
+MONTHS = {
+    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+    # genitive: "dwudziestego listopada"
+    "pl": ["stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia", "września",
+           "października", "listopada", "grudnia"],
+}  # fmt: skip
+ZERO_CENTS = {
+    "es": re.compile(r" con cero (céntimos|centavos|centimos)$"),
+    "en": re.compile(r", zero cents$"),
+    "pl": re.compile(r", zero groszy$"),
+}
+
+
+class SpeechError(ValueError):
+    """A value this module cannot say (unknown language or currency, negative amount)."""
+
+
+def _check(lang: str) -> None:
+    if lang not in LANGS:
+        raise SpeechError(f"language {lang!r}: one of {', '.join(LANGS)}")
+
+
+def say_number(value: int, lang: str) -> str:
+    _check(lang)
+    return str(num2words(value, lang=lang)).replace(",", "")
+
+
+def say_amount(amount: Decimal | str | int, currency: str, lang: str) -> str:
+    """Money in the campaign's currency, e.g. "doce mil quinientos pesos con cincuenta centavos"."""
+    _check(lang)
+    value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if value < 0:
+        raise SpeechError(f"amount {amount}: negative amounts are not spoken")
+    try:
+        words = str(num2words(value, lang=lang, to="currency", currency=currency.upper()))
+    except NotImplementedError:
+        raise SpeechError(f"currency {currency!r} is not known in {lang}") from None
+    words = ZERO_CENTS[lang].sub("", words)
+    if lang == "es":  # "un millón de pesos", "dos millones de pesos"
+        words = re.sub(r"\b(millón|millones) (?!de )(?=\w+$|\w+ con )", r"\1 de ", words)
+    if lang == "en":
+        words = words.replace(",", "")
+        words = re.sub(r" (dollars?|euros?|pounds?) (?=\w)", r" \1 and ", words, count=1)
+    return words
+
+
+def say_date(day: date, lang: str) -> str:
+    """A due date as said in a sentence: "el veinte de noviembre", "November twentieth"."""
+    _check(lang)
+    month = MONTHS[lang][day.month - 1]
+    if lang == "es":
+        number = "primero" if day.day == 1 else str(num2words(day.day, lang="es"))
+        return f"el {number} de {month}"
+    if lang == "en":
+        return f"{month} {num2words(day.day, lang='en', to='ordinal')}"
+    ordinal = str(num2words(day.day, lang="pl", to="ordinal"))
+    return f"{_pl_genitive(ordinal)} {month}"
+
+
+def _pl_genitive(ordinal: str) -> str:
+    """Masculine ordinal to genitive, word by word: dwudziesty pierwszy -> dwudziestego pierwszego."""
+    out = []
+    for word in ordinal.split():
+        if word.endswith("y"):
+            word = word[:-1] + "ego"
+        elif word.endswith("i"):
+            word = word + "ego"
+        out.append(word)
+    return " ".join(out)
