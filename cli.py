@@ -17,7 +17,7 @@ from sqlalchemy import select
 from rich.table import Table
 
 from dialer.ami import AmiError
-from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url
+from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url, node_name
 from dialer.exports import export_attempts
 from prompts.cache import PromptCache
 from prompts.tts import TtsError
@@ -181,7 +181,8 @@ def run(
     settings = EngineSettings(
         agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
     )
-    engine = Engine(Repository(db.session_factory(db.make_engine(target))), AmiSettings.from_env(), settings)
+    repo = Repository(db.session_factory(db.make_engine(target)), node=node_name())
+    engine = Engine(repo, AmiSettings.from_env(), settings)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 

@@ -38,6 +38,13 @@ def prompt_cache_dir() -> Path:
     return cache_dir() / "prompts"
 
 
+def node_name() -> str:
+    """This dialer host's name in SQL (DIALER_NODE, else the host name)."""
+    import socket
+
+    return os.environ.get("DIALER_NODE") or socket.gethostname()
+
+
 def database_url() -> str:
     """DIALER_DB_URL (any SQLAlchemy URL), else SQLite in $XDG_DATA_HOME/asterisk-ivr-dialer."""
     explicit = os.environ.get("DIALER_DB_URL")

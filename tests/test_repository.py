@@ -132,3 +132,13 @@ def test_an_unsent_claim_is_undone(repo: Repository) -> None:
     assert (c.live_attempt_id, c.attempts) == (None, 0)
     assert repo.attempt(plans[0].attempt_id) is None and repo.live_attempts() == []
     assert repo.claim_next(cid, T0) is not None
+
+
+def test_resync_sees_only_its_own_nodes_calls(repo: Repository) -> None:
+    cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]])
+    other = Repository(repo.sessions, node="dialer-b")
+    mine = Repository(repo.sessions, node="dialer-a")
+    a, b = mine.claim_next(cid, T0), other.claim_next(cid, T0)
+    assert a and b and a.contact_id != b.contact_id  # one contact pool, no double claims
+    assert [x.id for x in mine.live_attempts()] == [a.attempt_id]
+    assert [x.id for x in other.live_attempts()] == [b.attempt_id]

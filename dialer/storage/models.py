@@ -120,13 +120,19 @@ class Attempt(Base):
     """One Originate of one phone number; its id is the Asterisk ChannelId."""
 
     __tablename__ = "attempt"
-    __table_args__ = (Index(None, "campaign_id", "state"), Index(None, "contact_id", "created_at"))
+    __table_args__ = (
+        Index(None, "campaign_id", "state"),
+        Index(None, "contact_id", "created_at"),
+        Index(None, "node", "state"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
     phone_id: Mapped[int] = mapped_column(ForeignKey("phone.id", ondelete="CASCADE"))
     number: Mapped[str] = mapped_column(String(20))
+    # the dialer host that sent it: a resync looks only at its own node's calls
+    node: Mapped[str] = mapped_column(String(64), default="", server_default="")
     state: Mapped[AttemptState] = mapped_column(_enum(AttemptState), default=AttemptState.CREATED)
     created_at: Mapped[datetime]
     originated_at: Mapped[datetime | None]

@@ -97,8 +97,11 @@ def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
 
 
 class Repository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """`node` names this dialer host: its attempts carry it and its resync sees only them."""
+
+    def __init__(self, sessions: sessionmaker[Session], node: str = "") -> None:
         self.sessions = sessions
+        self.node = node
 
     # -- campaigns --------------------------------------------------------------------
     def active_campaigns(self) -> list[Campaign]:
@@ -192,8 +195,9 @@ class Repository:
                 if attempt is not None and attempt.state == AttemptState.ORIGINATING:
                     s.delete(attempt)
 
-    @staticmethod
-    def _claim_one(s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime) -> Plan | None:
+    def _claim_one(
+        self, s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime
+    ) -> Plan | None:
         phone = _pick_phone(contact, blocked)
         if phone is None:
             contact.disposition = Disposition.SUPPRESSED
@@ -215,6 +219,7 @@ class Repository:
                 contact_id=contact.id,
                 phone_id=phone.id,
                 number=phone.number,
+                node=self.node,
                 state=AttemptState.ORIGINATING,
                 created_at=now,
                 originated_at=now,
@@ -303,12 +308,15 @@ class Repository:
 
     # -- resync -----------------------------------------------------------------------
     def live_attempts(self) -> list[LiveAttempt]:
-        """Attempts SQL still has as live (originating or answered), with their campaign's caps."""
+        """This node's attempts SQL still has as live (originating or answered), with their caps."""
         query = (
             select(Attempt.id, Attempt.campaign_id, Attempt.contact_id, Attempt.created_at,
                    Campaign.trunk_template, Campaign.max_concurrent)  # fmt: skip
             .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))
+            .where(
+                Attempt.node == self.node,
+                Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]),
+            )
         )
         with self.sessions() as s:
             return [LiveAttempt(*row) for row in s.execute(query)]
