@@ -17,11 +17,11 @@ from sqlalchemy import select
 from rich.table import Table
 
 from dialer.ami import AmiError
-from dialer.config import AgiSettings, AmiSettings, ConfigError, database_url, node_name
+from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, database_url, node_name
 from dialer.exports import export_attempts
 from prompts.cache import PromptCache
 from prompts.tts import TtsError
-from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings
+from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db

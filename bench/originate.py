@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dialer.ami import AmiClient  # noqa: E402
-from dialer.config import AmiSettings  # noqa: E402
+from dialer.config import AmiSettings, EngineSettings  # noqa: E402
 from dialer.domain import CampaignState  # noqa: E402
-from dialer.engine import SWITCH_INTERVAL_S, Engine, EngineSettings  # noqa: E402
+from dialer.engine import SWITCH_INTERVAL_S, Engine  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402
 from dialer.sandbox.sim import sim_number  # noqa: E402
 from dialer.storage import db  # noqa: E402

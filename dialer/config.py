@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -90,3 +90,15 @@ class AgiSettings:
     @property
     def url(self) -> str:
         return f"agi://{self.host}:{self.port}"
+
+
+@dataclass
+class EngineSettings:
+    """How the daemon runs (dialer.engine)."""
+
+    agi_url: str = "agi://127.0.0.1:4573"
+    drain_timeout_s: float = 30.0
+    poll_s: float = 1.0  # how often campaign states are re-read (start/pause/stop from the CLI)
+    max_call_s: float = 3600.0
+    reconnect_max_s: float = 10.0
+    trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, AmiTimeout
 from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
-from dialer.config import AmiSettings
+from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
 from dialer.pacing import Slots, TokenBucket
 from dialer.storage.models import Campaign
@@ -35,16 +34,6 @@ BOOT_TIMEOUT_S = 60.0
 SWITCH_INTERVAL_S = 0.001
 CLAIM_BATCH = 50
 PING_EVERY_S, PING_TIMEOUT_S = 10.0, 5.0  # attempts committed in one transaction when slots and tokens allow
-
-
-@dataclass
-class EngineSettings:
-    agi_url: str = "agi://127.0.0.1:4573"
-    drain_timeout_s: float = 30.0
-    poll_s: float = 1.0  # how often campaign states are re-read (start/pause/stop from the CLI)
-    max_call_s: float = 3600.0
-    reconnect_max_s: float = 10.0
-    trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
 
 
 class Engine:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from dialer.ami import AmiClient
+from dialer.config import EngineSettings
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
-from dialer.engine import Engine, EngineSettings
+from dialer.engine import Engine
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import sim_number
 from dialer.storage import db

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from dialer.config import AmiSettings
+from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import DialResult
-from dialer.engine import Engine, EngineSettings
+from dialer.engine import Engine
 from dialer.storage import db
 from dialer.storage.repository import Plan, Repository
 from tests.campaigns import attempts, make_campaign, new_database
