@@ -131,16 +131,6 @@ class Repository:
             return True
 
     # -- claiming ---------------------------------------------------------------------
-    def next_due_at(self, campaign_id: int) -> datetime | None:
-        with self.sessions() as s:
-            return s.scalar(
-                select(func.min(Contact.next_attempt_at)).where(
-                    Contact.campaign_id == campaign_id,
-                    Contact.disposition == Disposition.PENDING,
-                    Contact.live_attempt_id.is_(None),
-                )
-            )
-
     def claim_next(self, campaign_id: int, now: datetime | None = None) -> Plan | None:
         """Commit an attempt for the next due contact and phone, or None if nothing is due."""
         plans = self.claim(campaign_id, 1, now)
