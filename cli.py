@@ -8,12 +8,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from rich.table import Table
 
 from dialer.ami import AmiError
@@ -62,6 +64,24 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     )
 
 
+@contextlib.contextmanager
+def _session(url: str | None) -> Iterator[Session]:
+    """A session on the dialer's database; the engine is disposed on the way out."""
+    engine = db.make_engine(url or database_url())
+    try:
+        with db.session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _campaign_named(session: Session, name: str) -> Campaign:
+    found = session.scalars(select(Campaign).where(Campaign.name == name)).one_or_none()
+    if found is None:
+        _fail(f"unknown campaign {name!r}")
+    return found  # type: ignore[return-value]
+
+
 DbUrlOpt = Annotated[str | None, typer.Option("--url", help="SQLAlchemy URL (default: DIALER_DB_URL, else SQLite).")]
 
 
@@ -98,9 +118,7 @@ def contacts_import(
     engine = db.make_engine(url or database_url())
     try:
         with db.session_factory(engine).begin() as session:
-            found = session.scalars(select(Campaign).where(Campaign.name == campaign)).one_or_none()
-            if found is None:
-                _fail(f"unknown campaign {campaign!r}")
+            found = _campaign_named(session, campaign)
             try:
                 report = import_contacts(session, found, file, mapping=mapping, dry_run=dry_run, strict=strict)
             except CsvFileError as exc:
@@ -131,6 +149,45 @@ def prompts_say(
     console.print(str(path), highlight=False)
 
 
+@prompts_app.command("render")
+def prompts_render(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    days: Annotated[int, typer.Option(help="Render date read-backs this many days beyond each capture's range.")] = 7,
+    workers: Annotated[int | None, typer.Option(help="Renders side by side (default: one per core).")] = None,
+    url: DbUrlOpt = None,
+) -> None:
+    """Render everything the campaign will play (pending contacts' sentences included)."""
+    from datetime import date
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from dialer.ivr import prerender
+    from dialer.ivr.flow import FlowError
+    from prompts.templates import TemplateError
+
+    with _session(url) as session:
+        found = _campaign_named(session, campaign)
+        try:
+            plan = prerender.plan(session, found, date.today(), days)
+        except (FlowError, TemplateError) as exc:
+            _fail(f"campaign {campaign}: {exc}")
+    for line in plan.errors:
+        print(f"{campaign}: {line}", file=sys.stderr)
+    columns = (TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("render", total=len(plan.jobs))
+        try:
+            rendered = prerender.render(plan, workers, progress=lambda _job: bar.advance(task))
+        except TtsError as exc:
+            _fail(str(exc))
+    console.print(
+        f"campaign {campaign}: {len(plan.jobs)} prompts for {plan.contacts} pending contacts: "
+        f"{rendered} rendered, {len(plan.jobs) - rendered} already in the cache"
+    )
+    if plan.errors:
+        _fail(f"{len(plan.errors)} contacts cannot be spoken to (listed above); the daemon will not dial the campaign")
+
+
 @app.command("export")
 def export(
     campaign: Annotated[str, typer.Argument(help="Campaign name.")],
@@ -138,16 +195,10 @@ def export(
     url: DbUrlOpt = None,
 ) -> None:
     """Every attempt of a campaign as CSV, safe to open in a spreadsheet."""
-    engine = db.make_engine(url or database_url())
-    try:
-        with db.session_factory(engine)() as session:
-            found = session.scalars(select(Campaign).where(Campaign.name == campaign)).one_or_none()
-            if found is None:
-                _fail(f"unknown campaign {campaign!r}")
-            with open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as fh:
-                count = export_attempts(session, found.id, fh)
-    finally:
-        engine.dispose()
+    with _session(url) as session:
+        found = _campaign_named(session, campaign)
+        with open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as fh:
+            count = export_attempts(session, found.id, fh)
     if out:
         console.print(f"{count} attempts written to {out}")
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-PLACEHOLDERS = {"name", "amount", "due_date", "concept", "company", "promise_date", "appointment_date"}
+PLACEHOLDERS = {
+    "name", "amount", "due_date", "concept", "company", "promise_date", "appointment_date", "captured_date",
+}
 
 
 class TemplateError(ValueError):

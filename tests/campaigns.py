@@ -18,8 +18,12 @@ def new_database(path: str) -> str:
     return url
 
 
-def make_campaign(url: str, name: str, numbers: list[str], **fields: Any) -> int:
-    """An active campaign with one contact per number (external ids C0, C1, ...)."""
+def make_campaign(url: str, name: str, numbers: list[str], people: list[dict[str, Any]] | None = None,
+                  **fields: Any) -> int:
+    """An active campaign with one contact per number (external ids C0, C1, ...).
+
+    `people` gives each contact a name and custom fields: {"name": ..., "amount": ..., ...}.
+    """
     now = datetime.now(UTC)
     settings = fields.pop("settings", {"retries": {"max_attempts": 1}})
     engine = db.make_engine(url)
@@ -28,8 +32,9 @@ def make_campaign(url: str, name: str, numbers: list[str], **fields: Any) -> int
                             ring_timeout_s=fields.pop("ring_timeout_s", 5), **fields)  # fmt: skip
         s.add(campaign)
         for i, number in enumerate(numbers):
-            s.add(Contact(campaign=campaign, external_id=f"C{i}", created_at=now, fields={},
-                          phones=[Phone(number=number, position=0)]))  # fmt: skip
+            person = dict((people or [{}] * len(numbers))[i])
+            s.add(Contact(campaign=campaign, external_id=f"C{i}", created_at=now, name=person.pop("name", None),
+                          fields=person, phones=[Phone(number=number, position=0)]))  # fmt: skip
         s.flush()
         campaign_id = campaign.id
     engine.dispose()

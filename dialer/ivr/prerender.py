@@ -1,0 +1,114 @@
+"""Render everything a campaign will play before it dials; check that nothing is missing.
+
+`plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
+sentences); `render()` renders them side by side (espeak-ng runs as a subprocess per text, so
+threads keep every core busy); `check()` is what the daemon runs before it dials a campaign.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialer.domain import Disposition
+from dialer.ivr.flow import Flow, FlowError, load
+from dialer.ivr.prompt_book import Job, PromptBook
+from dialer.storage.models import Campaign, Contact
+from prompts.templates import TemplateError
+
+log = logging.getLogger(__name__)
+
+HORIZON_DAYS = 7  # date read-backs are rendered this many days beyond a capture's max_days
+
+
+@dataclass
+class Plan:
+    book: PromptBook
+    jobs: list[Job] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "contact ID: field: reason"
+    contacts: int = 0
+
+
+def campaign_flow(campaign: Campaign) -> Flow:
+    """The campaign's flow: settings["flow_file"] when given, else the named built-in."""
+    return load(str(campaign.settings.get("flow_file") or campaign.flow))
+
+
+def book_for(campaign: Campaign) -> PromptBook:
+    return PromptBook(campaign_flow(campaign), campaign.language, campaign.settings)
+
+
+def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = HORIZON_DAYS) -> Plan:
+    """Every distinct text the campaign's pending contacts may hear."""
+    book = book_for(campaign)
+    out = Plan(book)
+    seen: set[str] = set()
+
+    def add(job: Job) -> None:
+        if job.text not in seen:
+            seen.add(job.text)
+            out.jobs.append(job)
+
+    for job in book.campaign_jobs(today, horizon_days):
+        add(job)
+    rows = session.execute(
+        select(Contact.external_id, Contact.name, Contact.fields)
+        .where(Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
+        .order_by(Contact.id)
+    )
+    for external_id, name, fields in rows:
+        out.contacts += 1
+        try:
+            for job in book.contact_jobs(external_id, name, fields or {}):
+                add(job)
+        except TemplateError as exc:
+            out.errors.append(f"contact {external_id}: {exc}")
+    return out
+
+
+def render(plan_: Plan, workers: int | None = None, progress: Callable[[Job], Any] | None = None) -> int:
+    """Render (or find in the cache) every job; returns how many were actually rendered."""
+    book = plan_.book
+    before = book.cache.renders
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        for job in pool.map(lambda j: (book.render(j), j)[1], plan_.jobs):
+            if progress is not None:
+                progress(job)
+    return book.cache.renders - before
+
+
+@dataclass(frozen=True)
+class Check:
+    missing: int
+    errors: list[str]
+    example: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.errors
+
+    def message(self, name: str) -> str:
+        parts = []
+        if self.missing:
+            parts.append(f"{self.missing} prompts not rendered (e.g. {self.example!r})")
+        if self.errors:
+            parts.append(f"{len(self.errors)} contacts cannot be spoken to ({self.errors[0]})")
+        return f"campaign {name}: {'; '.join(parts)}: run `dialer prompts render {name}`"
+
+
+def check(session: Session, campaign: Campaign, today: date) -> Check:
+    """What the daemon asks before dialing: is every prompt of every pending contact rendered?"""
+    try:
+        found = plan(session, campaign, today, horizon_days=0)
+    except (FlowError, TemplateError) as exc:
+        return Check(0, [str(exc)])
+    missing = found.book.missing(found.jobs)
+    return Check(len(missing), found.errors, missing[0].text[:60] if missing else "")
