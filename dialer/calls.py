@@ -8,6 +8,8 @@ the engine feeds events in and records what comes out.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +57,21 @@ def dial_result(reason: int, cause: int | None) -> DialResult:
     return DialResult.FAILED
 
 
+def encode_details(details: dict[str, Any]) -> str:
+    """Details for a dialplan variable: base64 JSON (commas would split UserEvent headers)."""
+    return base64.b64encode(json.dumps(details, separators=(",", ":")).encode()).decode()
+
+
+def decode_details(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        decoded = json.loads(base64.b64decode(value, validate=True))
+    except ValueError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
 @dataclass
 class LiveCall:
     """What the engine knows about one attempt while Asterisk has it."""
@@ -70,6 +87,8 @@ class LiveCall:
     outcome: Outcome | None = None  # set by the IVR when it decides one
     details: dict[str, Any] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    ivr_done: asyncio.Event | None = None  # set while an in-process IVR session runs the call
+    events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows, recorded with the ending
 
     def transition(self, new: AttemptState, why: str) -> None:
         log.info("attempt %s: %s -> %s (%s)", self.attempt_id, self.state.value, new.value, why)
@@ -112,6 +131,7 @@ class CallTracker:
                 call.amd_status, call.amd_cause = event.get("Status") or None, event.get("Cause") or None
                 log.info("attempt %s: AMD %s (%s)", call.attempt_id, call.amd_status, call.amd_cause)
             elif kind == "DialerEnd":
+                self._ivr_report(call, event)
                 self._ended(call, event.get("Cause"))
             return
         call = self.calls.get(str(event.get("Uniqueid") or ""))
@@ -121,6 +141,19 @@ class CallTracker:
             self._ended(call, event.get("Cause"))
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Ringing":
             log.debug("attempt %s: ringing", call.attempt_id)
+
+    @staticmethod
+    def _ivr_report(call: LiveCall, event: Any) -> None:
+        """An outcome a process AGI script handed over in channel variables (DialerEnd)."""
+        if call.outcome is not None or not event.get("Outcome"):
+            return
+        try:
+            call.outcome = Outcome(event.get("Outcome"))
+        except ValueError:
+            log.warning("attempt %s: unknown IVR outcome %r", call.attempt_id, event.get("Outcome"))
+            return
+        call.step = event.get("Step") or call.step
+        call.details.update(decode_details(event.get("Details")))
 
     @staticmethod
     def _ended(call: LiveCall, cause: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,13 +37,13 @@ class Plan:
     contacts: int = 0
 
 
-def campaign_flow(campaign: Campaign) -> Flow:
-    """The campaign's flow: settings["flow_file"] when given, else the named built-in."""
-    return load(str(campaign.settings.get("flow_file") or campaign.flow))
+def campaign_flow(flow: str, settings: Mapping[str, Any]) -> Flow:
+    """A campaign's flow: settings["flow_file"] when given, else the named built-in."""
+    return load(str(settings.get("flow_file") or flow))
 
 
 def book_for(campaign: Campaign) -> PromptBook:
-    return PromptBook(campaign_flow(campaign), campaign.language, campaign.settings)
+    return PromptBook(campaign_flow(campaign.flow, campaign.settings), campaign.language, campaign.settings)
 
 
 def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = HORIZON_DAYS) -> Plan:

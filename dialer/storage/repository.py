@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
+from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Ending:
     cause: int | None = None
     step: str | None = None
     details: dict[str, Any] | None = None
+    events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows (ivr_store.EventRow), stored with the ending
 
     @property
     def what(self) -> str:
@@ -253,6 +255,7 @@ class Repository:
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
                 attempt.details = {**attempt.details, **(e.details or {})}
+                add_events(s, attempt.id, e.events)
                 contact = contacts[attempt.contact_id]
                 campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
                 assert campaign is not None
@@ -269,6 +272,11 @@ class Repository:
             contact.disposition = Disposition.SUPPRESSED
             if s.get(Dnc, attempt.number) is None:
                 s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+            return
+        callback_s = attempt.details.get("callback_after_s")
+        if (attempt.outcome == Outcome.TRANSFERRED and not attempt.details.get("agent_answered") and callback_s
+                and contact.attempts < retry_rules(campaign)["max_attempts"]):
+            contact.next_attempt_at = now + timedelta(seconds=float(callback_s))  # no agent: call back
             return
         if attempt.outcome in REACHED:
             contact.disposition = Disposition.REACHED
