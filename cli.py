@@ -24,6 +24,7 @@ from dialer.exports import export_attempts
 from prompts.cache import PromptCache
 from prompts.tts import TtsError
 from dialer.engine import SWITCH_INTERVAL_S, Engine
+from dialer.ivr.host import IvrHost
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db
@@ -233,7 +234,8 @@ def run(
         agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
     )
     repo = Repository(db.session_factory(db.make_engine(target)), node=node_name())
-    engine = Engine(repo, AmiSettings.from_env(), settings)
+    ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
+    engine = Engine(repo, AmiSettings.from_env(), settings, ivr)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -248,6 +250,8 @@ def run(
         asyncio.run(main())
     except AmiError as exc:
         _fail(f"cannot start: {exc}")
+    except OSError as exc:  # the FastAGI port is taken or not ours to bind
+        _fail(f"cannot start the FastAGI server on {ivr.listen.host}:{ivr.listen.port}: {exc}")
 
 
 @sandbox_app.command("up")

@@ -18,8 +18,9 @@ from typing import Any
 from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, AmiTimeout
 from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
 from dialer.config import AmiSettings, EngineSettings
+from dialer.ivr.host import IvrHost
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
-from dialer.pacing import Slots, TokenBucket
+from dialer.pacing import Slots, TokenBucket, take_more
 from dialer.storage.models import Campaign
 from dialer.recorder import Recorder
 from dialer.storage.repository import Ending, Plan, Repository, now_utc
@@ -33,12 +34,16 @@ BOOT_TIMEOUT_S = 60.0
 # while they work (the daemon sets it: sys.setswitchinterval).
 SWITCH_INTERVAL_S = 0.001
 CLAIM_BATCH = 50
+CHECK_TIMEOUT_S = 120.0  # the prompts check of a large campaign stats every contact's files
+IVR_GRACE_S = 5.0
 PING_EVERY_S, PING_TIMEOUT_S = 10.0, 5.0  # attempts committed in one transaction when slots and tokens allow
 
 
 class Engine:
-    def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None) -> None:
+    def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None,
+                 ivr: IvrHost | None = None) -> None:
         self.repo = repo
+        self.ivr = ivr  # the FastAGI server and flows; None: calls end at the dialplan's AGI
         self.settings = settings or EngineSettings()
         self.ami = AmiClient(ami_settings, events="on")
         self.tracker = CallTracker()
@@ -58,6 +63,8 @@ class Engine:
         """Connect (errors go to the caller: one clear line at start) and resync."""
         await self.ami.connect()
         await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
+        if self.ivr is not None:
+            await self.ivr.start(self.tracker)
         self.recorder.start()
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
@@ -111,6 +118,8 @@ class Engine:
             if isinstance(result, BaseException):
                 log.error("attempt %s: could not record its end at shutdown: %s", ending.attempt_id, result)
         await self.recorder.stop()
+        if self.ivr is not None:
+            await self.ivr.close(1.0)
         for task in self._calls:
             task.cancel()
         for task in (self._reconnecting, self._watchdog):
@@ -230,6 +239,12 @@ class Engine:
                 self._runners[cid] = asyncio.create_task(self._campaign_loop(campaign), name=f"campaign-{cid}")
 
     async def _campaign_loop(self, campaign: Campaign) -> None:
+        if self.ivr is not None:  # every prompt rendered, or the campaign waits paused
+            problem = await asyncio.wait_for(asyncio.to_thread(self.ivr.check_campaign, campaign), CHECK_TIMEOUT_S)
+            if problem:
+                log.error("%s; campaign paused", problem)
+                await self._sql(self.repo.pause_campaign, campaign.id, problem)
+                return
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
@@ -252,7 +267,7 @@ class Engine:
             wanted = 1
             try:
                 await bucket.acquire()
-                wanted += self._more(slots, trunk, bucket)
+                wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1)  # one SQL claim for all
                 plans = await self._claim(campaign.id, wanted) if self._ready.is_set() else []
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)
@@ -287,21 +302,6 @@ class Engine:
         for _ in range(count):
             slots.release()
             trunk.release()
-
-    @staticmethod
-    def _more(slots: Slots, trunk: Slots, bucket: TokenBucket) -> int:
-        """How many more calls may go out right now, slots and tokens taken (one SQL claim for all)."""
-        more = 0
-        while more < CLAIM_BATCH - 1 and slots.try_acquire():
-            if not trunk.try_acquire():
-                slots.release()
-                break
-            if not bucket.take():
-                slots.release()
-                trunk.release()
-                break
-            more += 1
-        return more
 
     def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.create_task(coro)
@@ -376,6 +376,11 @@ class Engine:
         except asyncio.TimeoutError:
             await self._end(call, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
             return
+        if call.ivr_done is not None:  # the IVR hands over its outcome and events as it closes
+            try:
+                await asyncio.wait_for(call.ivr_done.wait(), IVR_GRACE_S)
+            except asyncio.TimeoutError:
+                log.warning("attempt %s: the IVR session outlived its call by %g s", call.attempt_id, IVR_GRACE_S)
         if call.details.pop("lost", False):
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
             return
@@ -389,7 +394,8 @@ class Engine:
     async def _end(self, call: LiveCall, **result: Any) -> None:
         try:
             await self.recorder.record(
-                Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result)
+                Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details,
+                       events=call.events, **result)
             )
         except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)

@@ -84,3 +84,19 @@ class Slots:
             raise RuntimeError("slot released twice")
         self.used -= 1
         self._freed.set()
+
+
+def take_more(slots: Slots, trunk: Slots, bucket: TokenBucket, limit: int) -> int:
+    """How many more calls may go out right now (up to `limit`): a campaign slot, a trunk slot
+    and a token each, all taken; what cannot be taken whole is put back."""
+    more = 0
+    while more < limit and slots.try_acquire():
+        if not trunk.try_acquire():
+            slots.release()
+            break
+        if not bucket.take():
+            slots.release()
+            trunk.release()
+            break
+        more += 1
+    return more

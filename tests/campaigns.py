@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from dialer.domain import CampaignState
+from dialer.ivr import prerender
 from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, Phone
+
+
+GREET_FLOW = str(Path(__file__).resolve().parent / "flows" / "greet.toml")
+
+
+def render_prompts(url: str, campaign_id: int) -> None:
+    """What `dialer prompts render` does (cached renders are not repeated)."""
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        plan = prerender.plan(s, campaign, date.today())
+    engine.dispose()
+    assert not plan.errors, plan.errors
+    prerender.render(plan)
 
 
 def new_database(path: str) -> str:
@@ -19,13 +36,14 @@ def new_database(path: str) -> str:
 
 
 def make_campaign(url: str, name: str, numbers: list[str], people: list[dict[str, Any]] | None = None,
-                  **fields: Any) -> int:
+                  render: bool = True, **fields: Any) -> int:
     """An active campaign with one contact per number (external ids C0, C1, ...).
 
     `people` gives each contact a name and custom fields: {"name": ..., "amount": ..., ...}.
+    Its prompts are rendered unless `render` is False.
     """
     now = datetime.now(UTC)
-    settings = fields.pop("settings", {"retries": {"max_attempts": 1}})
+    settings = fields.pop("settings", {"retries": {"max_attempts": 1}, "flow_file": GREET_FLOW, "company": "Test"})
     engine = db.make_engine(url)
     with db.session_factory(engine).begin() as s:
         campaign = Campaign(name=name, state=CampaignState.ACTIVE, created_at=now, settings=settings,
@@ -38,6 +56,8 @@ def make_campaign(url: str, name: str, numbers: list[str], people: list[dict[str
         s.flush()
         campaign_id = campaign.id
     engine.dispose()
+    if render:
+        render_prompts(url, campaign_id)
     return campaign_id
 
 

@@ -16,6 +16,7 @@ BEHAVIOURS: dict[str, int] = {
     "congestion": 5,
     "no_answer": 6,
     "invalid": 7,
+    "scripted": 8,  # answers from the sandbox's AstDB: see script()
 }
 DEFAULT_PREFIX = "+346"
 ARG_DIGITS = 7
@@ -77,3 +78,14 @@ def describe(number: str) -> str:
     if name == "hangup":
         return f"human hanging up after {int(args[:2])} s"
     return name.replace("_", " ")
+
+
+def script(answers: Sequence[str], hang_up: bool = False) -> str:
+    """A scripted human's answers (behaviour "scripted", tag = script id), for AstDB simscript/<id>:
+    each answer as length + keys; `hang_up` hangs up once the IVR speaks after the last answer."""
+    out = ""
+    for keys in answers:
+        if not keys or len(keys) > 9 or not all(k in "0123456789*#" for k in keys):
+            raise ValueError(f"answer {keys!r}: 1 to 9 keys")
+        out += f"{len(keys)}{keys}"
+    return out + ("H" if hang_up else "0")

@@ -114,6 +114,14 @@ class Repository:
         with self.sessions() as s:
             return s.get(Campaign, campaign_id)
 
+    def pause_campaign(self, campaign_id: int, reason: str) -> None:
+        """Pause an active campaign and say why (shown by `dialer campaign show`)."""
+        with self.sessions.begin() as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is not None and campaign.state == CampaignState.ACTIVE:
+                campaign.state = CampaignState.PAUSED
+                campaign.settings = {**campaign.settings, "paused_reason": reason}
+
     def finish_campaign_if_settled(self, campaign_id: int) -> bool:
         """Mark the campaign finished when no contact is pending; True if it is finished."""
         with self.sessions.begin() as s:
