@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from dialer.domain import Outcome
-from dialer.ivr.agi import AgiHangup
+from dialer.ivr.agi import AgiError, AgiHangup
 from dialer.ivr.flow import END, Flow, Step, branch_range
 from dialer.ivr.prompt_book import PromptBook, PromptMissing
 from prompts.cache import playback_name
@@ -151,8 +151,9 @@ class FlowRunner:
         except AgiHangup:
             self.report.hung_up = True
             log.info("attempt %s: hung up at step %s", self.ctx.attempt_id, self.report.step)
-        except (PromptMissing, TemplateError) as exc:
-            log.error("attempt %s: %s", self.ctx.attempt_id, exc)
+        except (PromptMissing, TemplateError, AgiError) as exc:
+            log.error("attempt %s: flow %s stopped at step %s: %s", self.ctx.attempt_id, self.flow.name,
+                      self.report.step, exc)  # fmt: skip
             self.report.details["error"] = str(exc)
         if not self.report.hung_up:
             try:
@@ -325,7 +326,8 @@ class FlowRunner:
         self.report.details.update(agent_answered=False, queue=queue)
         started = time.monotonic()
         try:
-            await self.ch.exec("Queue", queue, "", "", "", str(timeout_s), timeout=timeout_s + QUEUE_TALK_S)
+            # option c: when the agent hangs up, the caller comes back here (the flow ends the call)
+            await self.ch.exec("Queue", queue, "c", "", "", str(timeout_s), timeout=timeout_s + QUEUE_TALK_S)
         finally:  # also when the caller hangs up while queued or talking
             await self._queue_result(started)
         if self.report.details["agent_answered"]:

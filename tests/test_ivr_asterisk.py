@@ -1,0 +1,155 @@
+"""The IVR flows against the sandbox: one simulated customer per path, all side by side.
+
+The daemon's engine runs in-process with its FastAGI server on the sandbox's AGI port; each
+contact is a scripted simulated human (answers from AstDB), a voicemail, or an agent's caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from dialer.config import EngineSettings
+from dialer.domain import Disposition, Outcome
+from dialer.engine import Engine
+from dialer.ivr.host import IvrHost
+from dialer.sandbox.instance import Sandbox
+from dialer.sandbox.sim import script, sim_number
+from dialer.storage import db
+from dialer.storage.ivr_store import events_of
+from dialer.storage.models import Dnc
+from dialer.storage.repository import Repository
+from tests.campaigns import attempts, contacts, make_campaign, new_database
+
+pytestmark = pytest.mark.asterisk
+
+PROMISE = date.today() + timedelta(days=5)
+PERSON = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
+SETTINGS = {"company": "Gas Sur", "currency": "ARS", "retries": {"max_attempts": 1},
+            "transfer": {"queue": "collections", "timeout_s": 20, "callback_delay_s": 600}}  # fmt: skip
+
+
+def scripted(sandbox: Sandbox, script_id: int, answers: list[str], hang_up: bool = False) -> str:
+    """A scripted human's number; its answers go into the sandbox's AstDB."""
+    command = f"database put simscript {script_id:07d} {script(answers, hang_up)}"
+    subprocess.run(sandbox.asterisk_cmd("-rx", command), check=True, capture_output=True, timeout=20)
+    return sim_number("scripted", tag=script_id)
+
+
+async def half_open_clients(port: int) -> None:
+    """One client sends half a header and closes; one sends nothing and stays (header timeout)."""
+    _r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"agi_network: yes\nagi_network_script: collec")
+    await w.drain()
+    w.close()
+    _r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.sleep(8)
+    w2.close()
+
+
+@pytest.fixture(scope="module")
+def runs(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One engine run: a collections campaign (6 customers) and a survey campaign (1)."""
+    tmp = tmp_path_factory.mktemp("ivr")
+    url = new_database(str(tmp / "d.db"))
+    who = {
+        "promise": scripted(sandbox, 101, ["1", "1", PROMISE.strftime("%d%m"), "1"]),
+        "agent": scripted(sandbox, 102, ["1", "2"]),
+        "identity": scripted(sandbox, 103, ["2", "2", "2"]),
+        "hangup": scripted(sandbox, 104, ["1"], hang_up=True),
+        "machine": sim_number("machine"),
+        "opt_out": scripted(sandbox, 105, ["1", "9"]),
+    }
+    cid = make_campaign(url, "ivr", list(who.values()), people=[PERSON] * len(who), flow="collections",
+                        settings=SETTINGS, max_concurrent=10, calls_per_second=20, ring_timeout_s=10)  # fmt: skip
+    survey_number = scripted(sandbox, 106, ["5#", "2"])
+    sid = make_campaign(url, "survey", [survey_number], people=[PERSON], flow="survey", settings=SETTINGS)
+    repo = Repository(db.session_factory(db.make_engine(url)))
+    settings = EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5)
+    engine = Engine(repo, sandbox.ami, settings, IvrHost(repo.sessions, sandbox.agi))
+
+    async def main() -> None:
+        run = asyncio.ensure_future(engine.run_until_finished([cid, sid], timeout=150))
+        await asyncio.sleep(1)  # the FastAGI server is up: garbage clients come first
+        clients = asyncio.ensure_future(half_open_clients(sandbox.agi.port))
+        await run
+        await clients
+
+    asyncio.run(main())
+    by_number = {a.number: a for a in attempts(url, cid) + attempts(url, sid)}
+    out: dict[str, object] = {name: by_number[number] for name, number in {**who, "survey": survey_number}.items()}
+    out["url"], out["repo"], out["cid"] = url, repo, cid
+    assert engine.ivr is not None and engine.ivr.server is not None
+    out["rejected"], out["served"] = engine.ivr.server.rejected, engine.ivr.server.served
+    return out
+
+
+def _events(runs: dict[str, object], name: str) -> list[tuple[str, str, str | None]]:
+    attempt = runs[name]
+    return [(e.kind, e.name, e.value) for e in events_of(runs["repo"].sessions, attempt.id)]  # type: ignore[attr-defined]
+
+
+def test_verified_human_promises_to_pay_and_the_date_is_read_back(runs: dict[str, object]) -> None:
+    attempt = runs["promise"]
+    assert attempt.outcome == Outcome.ANSWERED  # type: ignore[attr-defined]
+    events = _events(runs, "promise")
+    steps = [n for k, n, _ in events if k == "step"]
+    assert steps == ["amd", "greeting", "identity", "message", "menu", "ptp_date", "ptp_thanks", "bye"]
+    keys = [(n, v) for k, n, v in events if k == "key"]
+    assert keys == [("identity", "1"), ("menu", "1"), ("ptp_date", PROMISE.strftime("%d%m")), ("ptp_date_confirm", "1")]
+    (fact,) = [v for k, n, v in events if k == "fact" and n == "promise_to_pay"]
+    assert json.loads(fact or "") == {"date": PROMISE.isoformat(), "amount": "12500"}
+
+
+def test_human_pressing_2_reaches_an_agent(runs: dict[str, object]) -> None:
+    attempt = runs["agent"]
+    assert attempt.outcome == Outcome.TRANSFERRED  # type: ignore[attr-defined]
+    assert attempt.details["agent_answered"] is True  # type: ignore[attr-defined]
+    assert 0 <= attempt.details["queue_wait_s"] < 20  # type: ignore[attr-defined]
+    assert ("step", "transfer", None) in _events(runs, "agent")
+
+
+def test_three_failed_identity_tries(runs: dict[str, object]) -> None:
+    assert runs["identity"].outcome == Outcome.IDENTITY_FAILED  # type: ignore[attr-defined]
+    events = _events(runs, "identity")
+    assert [v for k, n, v in events if k == "key"] == ["2", "2", "2"]
+    assert "message" not in [n for k, n, _ in events if k == "step"]  # nothing personal was said
+
+
+def test_hang_up_during_the_message_is_hung_up_early_at_that_step(runs: dict[str, object]) -> None:
+    attempt = runs["hangup"]
+    assert (attempt.outcome, attempt.step_reached) == (Outcome.HUNG_UP_EARLY, "message")  # type: ignore[attr-defined]
+
+
+def test_machine_gets_the_message(runs: dict[str, object]) -> None:
+    attempt = runs["machine"]
+    assert attempt.outcome == Outcome.MACHINE  # type: ignore[attr-defined]
+    assert attempt.details["message_left"] is True  # type: ignore[attr-defined]
+    assert [n for k, n, _ in _events(runs, "machine") if k == "step"] == ["amd", "machine"]
+
+
+def test_opt_out_goes_on_the_dnc_list_and_is_never_called_again(runs: dict[str, object]) -> None:
+    attempt = runs["opt_out"]
+    assert attempt.outcome == Outcome.OPTED_OUT  # type: ignore[attr-defined]
+    with runs["repo"].sessions() as s:  # type: ignore[attr-defined]
+        assert s.get(Dnc, attempt.number) is not None  # type: ignore[attr-defined]
+    (contact,) = [c for c in contacts(runs["url"], runs["cid"]) if c.id == attempt.contact_id]  # type: ignore[arg-type,attr-defined]
+    assert contact.disposition == Disposition.SUPPRESSED
+
+
+def test_survey_answers_are_stored(runs: dict[str, object]) -> None:
+    assert runs["survey"].outcome == Outcome.ANSWERED  # type: ignore[attr-defined]
+    facts = {n: v for k, n, v in _events(runs, "survey") if k == "fact"}
+    assert facts["survey.nps"] == "5" and facts["survey.reason"] == "price"
+
+
+def test_half_open_fastagi_clients_do_not_stall_the_calls(runs: dict[str, object]) -> None:
+    # both garbage clients were dropped (one closed mid-header, one silent past the header
+    # timeout) while the 7 calls above ran their flows to the end on the same event loop
+    assert runs["rejected"] == 2
+    assert runs["served"] == 7
