@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, AmiTimeout
-from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
+from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result, originate_variables
 from dialer.config import AmiSettings, EngineSettings
 from dialer.ivr.host import IvrHost
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
@@ -325,12 +325,8 @@ class Engine:
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
             await self._sql(self.repo.unclaim, [plan])
             return
-        variables = {
-            "DIALER_ATTEMPT": plan.attempt_id,
-            "DIALER_FLOW": campaign.flow,
-            "DIALER_LANG": campaign.language,
-            "DIALER_AGI_URL": self.settings.agi_url,
-        }
+        variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,
+                                        self.settings.agi_url)  # fmt: skip
         try:
             resp = await self.ami.originate(
                 channel=campaign.trunk_template.format(number=plan.number),

@@ -13,16 +13,17 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from dialer.config import EngineSettings
-from dialer.domain import Disposition, Outcome
+from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.engine import Engine
 from dialer.ivr.host import IvrHost
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import script, sim_number
 from dialer.storage import db
 from dialer.storage.ivr_store import events_of
-from dialer.storage.models import Dnc
+from dialer.storage.models import Campaign, Dnc
 from dialer.storage.repository import Repository
 from tests.campaigns import attempts, contacts, make_campaign, new_database
 
@@ -52,6 +53,16 @@ async def half_open_clients(port: int) -> None:
     w2.close()
 
 
+async def pause_when_called(url: str, campaign_id: int) -> None:
+    """The fallback contact waits for its call-back: pause the campaign once it has been called."""
+    while not any(a.state == AttemptState.ENDED for a in attempts(url, campaign_id)):
+        await asyncio.sleep(0.5)
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:
+        s.execute(update(Campaign).where(Campaign.id == campaign_id).values(state=CampaignState.PAUSED))
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def runs(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One engine run: a collections campaign (6 customers) and a survey campaign (1)."""
@@ -69,20 +80,28 @@ def runs(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                         settings=SETTINGS, max_concurrent=10, calls_per_second=20, ring_timeout_s=10)  # fmt: skip
     survey_number = scripted(sandbox, 106, ["5#", "2"])
     sid = make_campaign(url, "survey", [survey_number], people=[PERSON], flow="survey", settings=SETTINGS)
+    fallback_number = scripted(sandbox, 107, ["1", "2"])
+    no_agents = {**SETTINGS, "retries": {"max_attempts": 2},
+                 "transfer": {"queue": "nobody", "timeout_s": 2, "callback_delay_s": 600}}  # fmt: skip
+    fid = make_campaign(url, "fallback", [fallback_number], people=[PERSON], flow="collections", settings=no_agents)
     repo = Repository(db.session_factory(db.make_engine(url)))
     settings = EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5)
     engine = Engine(repo, sandbox.ami, settings, IvrHost(repo.sessions, sandbox.agi))
 
     async def main() -> None:
-        run = asyncio.ensure_future(engine.run_until_finished([cid, sid], timeout=150))
+        run = asyncio.ensure_future(engine.run_until_finished([cid, sid, fid], timeout=150))
+        pauser = asyncio.ensure_future(pause_when_called(url, fid))
         await asyncio.sleep(1)  # the FastAGI server is up: garbage clients come first
         clients = asyncio.ensure_future(half_open_clients(sandbox.agi.port))
         await run
         await clients
+        await pauser
 
     asyncio.run(main())
-    by_number = {a.number: a for a in attempts(url, cid) + attempts(url, sid)}
-    out: dict[str, object] = {name: by_number[number] for name, number in {**who, "survey": survey_number}.items()}
+    by_number = {a.number: a for a in attempts(url, cid) + attempts(url, sid) + attempts(url, fid)}
+    numbers = {**who, "survey": survey_number, "fallback": fallback_number}
+    out: dict[str, object] = {name: by_number[number] for name, number in numbers.items()}
+    (out["fallback_contact"],) = contacts(url, fid)
     out["url"], out["repo"], out["cid"] = url, repo, cid
     assert engine.ivr is not None and engine.ivr.server is not None
     out["rejected"], out["served"] = engine.ivr.server.rejected, engine.ivr.server.served
@@ -150,6 +169,18 @@ def test_survey_answers_are_stored(runs: dict[str, object]) -> None:
 
 def test_half_open_fastagi_clients_do_not_stall_the_calls(runs: dict[str, object]) -> None:
     # both garbage clients were dropped (one closed mid-header, one silent past the header
-    # timeout) while the 7 calls above ran their flows to the end on the same event loop
+    # timeout) while the 8 calls above ran their flows to the end on the same event loop
     assert runs["rejected"] == 2
-    assert runs["served"] == 7
+    assert runs["served"] == 8
+
+
+def test_no_agent_in_time_plays_the_fallback_and_schedules_a_call_back(runs: dict[str, object]) -> None:
+    attempt = runs["fallback"]
+    assert attempt.outcome == Outcome.TRANSFERRED  # type: ignore[attr-defined]
+    assert attempt.details["agent_answered"] is False and attempt.details["callback_after_s"] == 600  # type: ignore[attr-defined]
+    assert 1.5 <= attempt.details["queue_wait_s"] < 10  # type: ignore[attr-defined]
+    contact = runs["fallback_contact"]
+    assert contact.disposition == Disposition.PENDING  # type: ignore[attr-defined]
+    wait = (contact.next_attempt_at - attempt.ended_at).total_seconds()  # type: ignore[attr-defined]
+    assert 599 <= wait <= 601
+    assert [n for k, n, _ in _events(runs, "fallback") if k == "step"][-2:] == ["transfer", "bye"]
