@@ -197,9 +197,9 @@ async def test_minus_one_is_hangup_only_when_the_channel_is_gone(serve) -> None:
         flow,
         [
             ('STREAM FILE "no-such-file" ""', ["200 result=-1 endpos=0"]),
-            ("NOOP", ["200 result=0"]),  # still up: the file was missing
+            ("CHANNEL STATUS", ["200 result=6"]),  # still up: the file was missing
             ('STREAM FILE "no-such-file" ""', ["200 result=-1 endpos=0"]),
-            ("NOOP", ["HANGUP", "511 Command Not Permitted on a dead channel or intercept routine"]),
+            ("CHANNEL STATUS", ["HANGUP", "511 Command Not Permitted on a dead channel or intercept routine"]),
         ],
     )
     assert await peer.rest() == b""
