@@ -252,7 +252,7 @@ class AgiChannel:
                 self._broken = str(exc)
                 raise
         reply = AgiResult.parse(raw)
-        log.debug("AGI %s -> %s", name, reply.raw.split("\n", 1)[0])
+        log.debug("AGI %s -> %d", name, reply.code)  # never the values: keys and digits stay out of logs
         if reply.code == 511:
             raise AgiHangup(f"{name}: {reply.data}")
         if reply.code in (510, 520):
