@@ -65,7 +65,11 @@ class FastAgiServer:
         return len(self._tasks)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, self._port, limit=MAX_LINE)
+        # a deep accept queue: Asterisk may open hundreds of sessions within a second
+        backlog = max(100, min(self.max_sessions, 4096))
+        self._server = await asyncio.start_server(
+            self._on_connect, self.host, self._port, limit=MAX_LINE, backlog=backlog
+        )
         log.info("FastAGI server listening on %s:%s", self.host, self.port)
 
     async def close(self, drain_timeout: float = 10.0) -> None:
