@@ -317,5 +317,39 @@ def sandbox_demo(ami_port: AmiPortOpt = 5038) -> None:
     console.print(table)
 
 
+# -- FastAGI -----------------------------------------------------------------------------
+agi_app = typer.Typer(help="The FastAGI server that runs the IVR flows.", no_args_is_help=True)
+app.add_typer(agi_app, name="agi")
+
+
+@agi_app.command("serve")
+def agi_serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: DIALER_AGI_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: DIALER_AGI_PORT, 4573; 0: any free port).")] = None,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds running calls may take to end on SIGTERM.")] = 10.0,
+) -> None:
+    """Run only the FastAGI server (flows of dialer.ivr.flows) until SIGTERM/SIGINT."""
+    from dialer.ivr.fastagi import FastAgiServer, flows_handler_for
+
+    settings = AgiSettings.from_env()
+    logging.getLogger().setLevel(logging.INFO)
+    server = FastAgiServer(flows_handler_for(), host or settings.host, settings.port if port is None else port)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        print(f"FastAGI listening on {server.host}:{server.port}", flush=True)
+        await stop.wait()
+        await server.close(drain_timeout)
+
+    try:
+        asyncio.run(serve())
+    except OSError as exc:
+        _fail(f"cannot listen on {server.host}:{server.port}: {exc}")
+
+
 if __name__ == "__main__":
     app()

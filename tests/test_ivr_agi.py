@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -197,9 +200,9 @@ async def test_minus_one_is_hangup_only_when_the_channel_is_gone(serve) -> None:
         flow,
         [
             ('STREAM FILE "no-such-file" ""', ["200 result=-1 endpos=0"]),
-            ("NOOP", ["200 result=0"]),  # still up: the file was missing
+            ("CHANNEL STATUS", ["200 result=6"]),  # still up: the file was missing
             ('STREAM FILE "no-such-file" ""', ["200 result=-1 endpos=0"]),
-            ("NOOP", ["HANGUP", "511 Command Not Permitted on a dead channel or intercept routine"]),
+            ("CHANNEL STATUS", ["HANGUP", "511 Command Not Permitted on a dead channel or intercept routine"]),
         ],
     )
     assert await peer.rest() == b""
@@ -363,3 +366,26 @@ async def test_max_sessions_and_close_cancels_stuck_sessions(serve) -> None:
     assert cancelled == ["echo-test", "echo-test"] and server.sessions == 0
     for peer in peers:
         assert await peer.rest() == b""
+
+
+async def test_cli_agi_serve_refuses_unknown_flows_and_stops_on_sigterm() -> None:
+    root = Path(__file__).resolve().parents[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "agi", "serve", "--port", "0", cwd=root,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout and proc.stderr
+    try:
+        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert first.startswith("FastAGI listening on 127.0.0.1:"), first
+        peer = await FakeAsterisk.connect(int(first.rsplit(":", 1)[1]))
+        peer.send(header("no-such-flow"))
+        await peer.expect('VERBOSE "dialer: no flow named no-such-flow" "1"', "200 result=1")
+        assert await peer.rest() == b""
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        assert "no flow named 'no-such-flow'" in (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -252,7 +252,7 @@ class AgiChannel:
                 self._broken = str(exc)
                 raise
         reply = AgiResult.parse(raw)
-        log.debug("AGI %s -> %s", name, reply.raw.split("\n", 1)[0])
+        log.debug("AGI %s -> %d", name, reply.code)  # never the values: keys and digits stay out of logs
         if reply.code == 511:
             raise AgiHangup(f"{name}: {reply.data}")
         if reply.code in (510, 520):
@@ -262,8 +262,9 @@ class AgiChannel:
         if seen_hangup:
             raise AgiHangup(f"channel hung up during {name}")
         if reply.result == -1 and name.upper() in _MINUS_ONE_IS_HANGUP:
-            # -1 is also "file not found" (STREAM FILE) or a failed application: Asterisk
-            # notices a hangup before it reads the next command, so a NOOP tells them apart.
+            # -1 is also "file not found" (STREAM FILE) or a failed application. Asterisk
+            # notices a hangup before it reads the next command and then refuses commands not
+            # allowed on a dead channel (511), so CHANNEL STATUS tells the two apart.
             if await self._still_up():
                 raise AgiError(f"{name} {' '.join(a for a in args if a)[:80]} failed (result -1, channel still up)")
             raise AgiHangup(f"{name} returned -1: channel hung up")
@@ -271,7 +272,7 @@ class AgiChannel:
 
     async def _still_up(self) -> bool:
         try:
-            await self.command("NOOP")
+            await self.command("CHANNEL STATUS")
         except AgiHangup:
             return False
         return True

@@ -13,6 +13,7 @@ priority (dialer-outbound hangs up there).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -64,7 +65,11 @@ class FastAgiServer:
         return len(self._tasks)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, self._port, limit=MAX_LINE)
+        # a deep accept queue: Asterisk may open hundreds of sessions within a second
+        backlog = max(100, min(self.max_sessions, 4096))
+        self._server = await asyncio.start_server(
+            self._on_connect, self.host, self._port, limit=MAX_LINE, backlog=backlog
+        )
         log.info("FastAGI server listening on %s:%s", self.host, self.port)
 
     async def close(self, drain_timeout: float = 10.0) -> None:
@@ -138,6 +143,18 @@ class FastAgiServer:
         except Exception:
             attempt = await attempt_of(channel)
             log.exception("FastAGI %s: flow failed (attempt %s, channel %s)", channel.script, attempt, channel.channel_name)
+
+
+def flows_handler_for() -> HandlerLookup:
+    """dialer.ivr.flows.handler_for when the flows are installed, else a lookup that finds none."""
+    try:
+        flows = importlib.import_module("dialer.ivr.flows")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dialer.ivr.flows":
+            raise
+        log.warning("dialer.ivr.flows is missing: the FastAGI server will refuse every call")
+        return lambda _name: None
+    return flows.handler_for  # type: ignore[no-any-return]
 
 
 async def attempt_of(channel: AgiChannel) -> str:
