@@ -90,7 +90,8 @@ def originate_variables(attempt_id: str, flow: str, language: str, settings: dic
                         agi_url: str) -> dict[str, str]:
     """Channel variables of an Originate (asterisk_conf/extensions_dialer.conf reads them)."""
     amd = dict(settings.get("amd") or {})
-    variables = {"DIALER_ATTEMPT": attempt_id, "DIALER_FLOW": flow, "DIALER_LANG": language, "DIALER_AGI_URL": agi_url}
+    route = "campaign" if settings.get("flow_file") else flow  # the AGI path: see dialer.ivr.flows
+    variables = {"DIALER_ATTEMPT": attempt_id, "DIALER_FLOW": route, "DIALER_LANG": language, "DIALER_AGI_URL": agi_url}
     if amd.get("enabled", True) is False:
         variables["DIALER_AMD"] = "no"
     else:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.calls import CallTracker, encode_details
 from dialer.ivr.agi import AgiHangup
-from dialer.ivr.flow import Flow, FlowError
+from dialer.ivr.flow import Flow, FlowError, builtin_names
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
 from dialer.ivr.runner import CallContext, CallReport, Channel, FlowRunner, IvrEventRow
@@ -46,8 +46,9 @@ class IvrService:
         self.sessions_run = 0
 
     def handler_for(self, script: str) -> Handler | None:
-        """Any flow name routes here: the attempt's campaign says which flow runs."""
-        return self.handle if script and script.replace("-", "").replace("_", "").isalnum() else None
+        """A built-in flow's name, or `campaign` (a campaign's own flow file), routes here; the
+        attempt's campaign says which flow runs."""
+        return self.handle if script in builtin_names() or script == "campaign" else None
 
     def _prepared(self, ctx: CallContext) -> tuple[Flow, PromptBook]:
         key = (ctx.campaign_id, ctx.flow, ctx.language, json.dumps(ctx.settings, sort_keys=True, default=str))

@@ -1,0 +1,31 @@
+"""Flow routes for `dialer agi serve` and process AGI scripts (no engine in the process).
+
+The AGI path names the flow: a built-in flow, or `campaign` for a campaign that brings its own
+flow file. Either way the attempt's campaign (looked up by DIALER_ATTEMPT) decides what runs; the
+outcome goes back to the daemon in channel variables and the events straight to SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from dialer.config import database_url
+from dialer.ivr.fastagi import Handler
+from dialer.ivr.flow import builtin_names
+from dialer.ivr.service import IvrService
+from dialer.storage import db
+
+CAMPAIGN_ROUTE = "campaign"
+
+
+def routes() -> set[str]:
+    return {*builtin_names(), CAMPAIGN_ROUTE}
+
+
+@functools.cache
+def _service() -> IvrService:
+    return IvrService(db.session_factory(db.make_engine(database_url())))
+
+
+def handler_for(name: str) -> Handler | None:
+    return _service().handle if name in routes() else None
