@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from dialer.domain import AttemptState, DialResult, Outcome
@@ -93,6 +94,7 @@ class CallTracker:
 
     def __init__(self) -> None:
         self.calls: dict[str, LiveCall] = {}
+        self.on_amd: Callable[[LiveCall], None] = lambda call: None  # live events (dialer.events)
 
     def track(self, call: LiveCall) -> LiveCall:
         self.calls[call.attempt_id] = call
@@ -111,6 +113,7 @@ class CallTracker:
             if kind == "DialerAMD":
                 call.amd_status, call.amd_cause = event.get("Status") or None, event.get("Cause") or None
                 log.info("attempt %s: AMD %s (%s)", call.attempt_id, call.amd_status, call.amd_cause)
+                self.on_amd(call)
             elif kind == "DialerEnd":
                 self._ended(call, event.get("Cause"))
             return

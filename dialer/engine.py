@@ -19,6 +19,7 @@ from dialer.ami import AmiActionError, AmiClient, AmiDisconnected, AmiError, Ami
 from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result
 from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
+from dialer.events import EventSink, LiveEvents
 from dialer.pacing import Slots, TokenBucket
 from dialer.storage.models import Campaign
 from dialer.recorder import Recorder
@@ -37,11 +38,14 @@ PING_EVERY_S, PING_TIMEOUT_S = 10.0, 5.0  # attempts committed in one transactio
 
 
 class Engine:
-    def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None) -> None:
+    def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None,
+                 events: EventSink | None = None) -> None:  # fmt: skip
         self.repo = repo
         self.settings = settings or EngineSettings()
         self.ami = AmiClient(ami_settings, events="on")
         self.tracker = CallTracker()
+        self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
+        self.tracker.on_amd = self.live.amd  # events
         self.recorder = Recorder(repo, SQL_TIMEOUT_S)
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
@@ -110,6 +114,8 @@ class Engine:
         for ending, result in zip(left, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("attempt %s: could not record its end at shutdown: %s", ending.attempt_id, result)
+            self.live.ended(ending)  # events
+        await self.live.stop()  # events: the last progress of each campaign
         await self.recorder.stop()
         for task in self._calls:
             task.cancel()
@@ -234,6 +240,7 @@ class Engine:
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
         slots.limit = campaign.max_concurrent
+        self.live.touch(campaign.id)  # events: progress
         trunk = self._trunk_slot(campaign.trunk_template)
         # a tenth of a second's worth of calls may leave together (and share one SQL claim)
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
@@ -331,6 +338,7 @@ class Engine:
             "DIALER_LANG": campaign.language,
             "DIALER_AGI_URL": self.settings.agi_url,
         }
+        self.live.started(plan)  # events
         try:
             resp = await self.ami.originate(
                 channel=campaign.trunk_template.format(number=plan.number),
@@ -353,6 +361,7 @@ class Engine:
             return
         if resp.get("Response") == "Success":
             call.transition(AttemptState.ANSWERED, "answered")
+            self.live.answered(call)  # events
             try:
                 await self._sql(self.repo.mark_answered, plan.attempt_id)
             except Exception as exc:  # noqa: BLE001 - the answer time is lost, the call is not
@@ -387,9 +396,9 @@ class Engine:
         await self._end(call, outcome=outcome, reason=reason)
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
+        ending = Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result)
         try:
-            await self.recorder.record(
-                Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details, **result)
-            )
+            await self.recorder.record(ending)
         except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)
+        self.live.ended(ending, call.campaign_id)  # events
