@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import ssl
 import time
 from collections import deque
@@ -95,7 +96,7 @@ class MqttPublisher:
         self,
         settings: MqttSettings,
         max_buffer: int = 10_000,
-        window: int = 100,  # events sent before waiting for their acknowledgements
+        window: int = 32,  # events sent before waiting for their acknowledgements (bench/events.py)
         timeout_s: float = 5.0,  # connect, each publish, disconnect
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
@@ -182,11 +183,14 @@ class MqttPublisher:
     # -- the sending task ---------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:
         s = self.settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host, s.port, username=s.username, password=s.password, identifier=s.client_id,
             timeout=self.timeout_s, keepalive=30, max_inflight_messages=self.window,
             tls_context=ssl.create_default_context() if s.tls else None,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a window goes out at once
         )  # fmt: skip
+        client.pending_calls_threshold = self.window  # a window in flight is normal, not worth a warning
+        return client
 
     async def _run(self) -> None:
         delay = self.reconnect_min_s
@@ -209,6 +213,7 @@ class MqttPublisher:
                 self._requeue(len(self._inflight))
                 with suppress(Exception):
                     await asyncio.wait_for(client.__aexit__(None, None, None), self.timeout_s)
+                _retrieve_disconnect_error(client)
 
     async def _send_all(self, client: aiomqtt.Client) -> None:
         """Send the buffer in order, `window` at a time; returns when closing and empty."""
@@ -258,6 +263,14 @@ class MqttPublisher:
         log.log(logging.WARNING if drops else logging.INFO, "MQTT broker %s back after %.1f s: %d events "
                 "dropped meanwhile, %d to send", self.where, time.monotonic() - self._down_since, drops, self.buffered)
         self._down_since = None
+
+
+def _retrieve_disconnect_error(client: aiomqtt.Client) -> None:
+    """aiomqtt 2 leaves an unexpected disconnection's error in a future nobody reads, which asyncio
+    reports as "Future exception was never retrieved" when it is collected: read it (it was logged)."""
+    future = getattr(client, "_disconnected", None)
+    if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+        future.exception()
 
 
 # -- payloads: one place for the engine and the IVR ----------------------------------------

@@ -37,7 +37,7 @@ class Mosquitto:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"persistence true\npersistence_location {directory}/\nautosave_interval 0\n"
-            "user root\nmax_queued_messages 100000\nmax_inflight_messages 0\n"
+            "user root\nmax_queued_messages 100000\nmax_inflight_messages 0\nset_tcp_nodelay true\n"
             f"log_dest file {directory}/mosquitto.log\n"
         )
 
