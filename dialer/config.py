@@ -119,7 +119,9 @@ class MqttSettings:
     node: str = "dialer"
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "dialer", node: str = "dialer", name: str = "DIALER_MQTT_URL") -> MqttSettings:
+    def from_url(
+        cls, url: str, prefix: str = "dialer", node: str = "dialer", name: str = "DIALER_MQTT_URL"
+    ) -> MqttSettings:
         """mqtt://[user[:password]@]host[:port] or mqtts:// (TLS); errors name `name`, never the password."""
         try:
             parts = urlsplit(url)
@@ -127,7 +129,9 @@ class MqttSettings:
         except ValueError as exc:
             raise ConfigError(f"environment variable {name}: not a URL ({exc})") from None
         if parts.scheme not in ("mqtt", "mqtts"):
-            raise ConfigError(f"environment variable {name}: scheme must be mqtt:// or mqtts://, got {parts.scheme!r}")
+            raise ConfigError(
+                f"environment variable {name}: scheme must be mqtt:// or mqtts://, got {parts.scheme!r}"
+            )
         if not parts.hostname:
             raise ConfigError(f"environment variable {name}: no host name")
         if parts.path not in ("", "/") or parts.query:

@@ -84,7 +84,9 @@ class Received:
 class Subscriber:
     """Subscribes (QoS 1, persistent session) and records every message; reconnects by itself."""
 
-    def __init__(self, port: int, topic: str = "#", client_id: str = "test-subscriber", clean: bool = False) -> None:
+    def __init__(
+        self, port: int, topic: str = "#", client_id: str = "test-subscriber", clean: bool = False
+    ) -> None:
         self.port, self.topic, self.client_id, self.clean = port, topic, client_id, clean
         self.messages: list[Received] = []
         self.subscribed = asyncio.Event()
@@ -121,5 +123,6 @@ class Subscriber:
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.seqs()) < count:
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{len(self.seqs())} distinct events arrived in {timeout} s, expected {count}")
+                got = len(self.seqs())
+                raise AssertionError(f"{got} distinct events arrived in {timeout} s, expected {count}")
             await asyncio.sleep(0.05)

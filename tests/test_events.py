@@ -38,7 +38,8 @@ def test_topics() -> None:
     assert topic_for("acme/dialer", "pbx1", "ended", attempt) == "acme/dialer/pbx1/campaign/7/attempt/a-1/ended"
     assert topic_for("dialer", "pbx1", "progress", {"campaign_id": 7}) == "dialer/pbx1/campaign/7/progress"
     # a node or attempt id can never add a level or a wildcard
-    assert topic_for("d", "a/b+#", "amd", {"campaign_id": 1, "attempt_id": "x/#"}) == "d/a_b__/campaign/1/attempt/x__/amd"
+    odd = {"campaign_id": 1, "attempt_id": "x/#"}
+    assert topic_for("d", "a/b+#", "amd", odd) == "d/a_b__/campaign/1/attempt/x__/amd"
     with pytest.raises(ValueError, match="unknown event kind 'hello'"):
         topic_for("d", "n", "hello", attempt)
     with pytest.raises(KeyError):
@@ -219,3 +220,9 @@ async def test_broker_never_there_close_returns_within_its_timeout() -> None:
     t0 = loop.time()
     assert await pub.close(0.5) == 1
     assert loop.time() - t0 < 2
+
+
+def test_a_broken_event_never_reaches_the_caller(caplog: pytest.LogCaptureFixture) -> None:
+    live = LiveEvents(Recording())
+    live.started(object())  # not a plan: logged, not raised
+    assert "live event started failed" in caplog.text

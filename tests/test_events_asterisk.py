@@ -170,7 +170,9 @@ async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-
     await asyncio.wait_for(wait(), timeout)
 
 
-async def test_dialer_run_publishes_when_the_url_is_set(sandbox: Sandbox, tmp_path: Path, broker: Mosquitto) -> None:
+async def test_dialer_run_publishes_when_the_url_is_set(
+    sandbox: Sandbox, tmp_path: Path, broker: Mosquitto
+) -> None:
     url = new_database(str(tmp_path / "d.db"))
     cid = make_campaign(url, "daemon", [sim_number("busy", tag=3), sim_number("congestion", tag=3)],
                         max_concurrent=2, calls_per_second=20)  # fmt: skip
