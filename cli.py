@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from rich.table import Table
 
 from dialer.ami import AmiError
-from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, database_url, node_name
+from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
 from dialer.exports import export_attempts
 from prompts.cache import PromptCache
 from prompts.tts import TtsError
 from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.ivr.host import IvrHost
+from dialer.events import MqttPublisher
 from dialer.storage.repository import Repository
 from dialer.contacts_import import CsvFileError, import_contacts
 from dialer.storage import db
@@ -225,7 +226,7 @@ def run(
         if type(handler) is logging.StreamHandler:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             handler.setStream(sys.stdout)
-    for noisy in ("panoramisk", "alembic"):
+    for noisy in ("panoramisk", "alembic", "mqtt"):  # mqtt: aiomqtt's logger
         logging.getLogger(noisy).setLevel(logging.WARNING)
     target = url or database_url()
     if db.current_revision(target) != db.head_revision():
@@ -233,9 +234,14 @@ def run(
     settings = EngineSettings(
         agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
     )
+    try:
+        mqtt = MqttSettings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    publisher = MqttPublisher(mqtt) if mqtt is not None else None
     repo = Repository(db.session_factory(db.make_engine(target)), node=node_name())
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
-    engine = Engine(repo, AmiSettings.from_env(), settings, ivr)
+    engine = Engine(repo, AmiSettings.from_env(), settings, ivr, events=publisher)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -244,7 +250,11 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await engine.run(stop)
+        if publisher is None:
+            await engine.run(stop)
+            return
+        async with publisher:  # live events; closing sends what the broker takes within 5 s
+            await engine.run(stop)
 
     try:
         asyncio.run(main())

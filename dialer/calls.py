@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from dialer.domain import AttemptState, DialResult, Outcome
@@ -139,6 +140,7 @@ class CallTracker:
 
     def __init__(self) -> None:
         self.calls: dict[str, LiveCall] = {}
+        self.on_amd: Callable[[LiveCall], None] = lambda call: None  # live events (dialer.events)
 
     def track(self, call: LiveCall) -> LiveCall:
         self.calls[call.attempt_id] = call
@@ -157,6 +159,7 @@ class CallTracker:
             if kind == "DialerAMD":
                 call.amd_status, call.amd_cause = event.get("Status") or None, event.get("Cause") or None
                 log.info("attempt %s: AMD %s (%s)", call.attempt_id, call.amd_status, call.amd_cause)
+                self.on_amd(call)
             elif kind == "DialerEnd":
                 self._ivr_report(call, event)
                 self._ended(call, event.get("Cause"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(ValueError):
@@ -102,3 +103,57 @@ class EngineSettings:
     max_call_s: float = 3600.0
     reconnect_max_s: float = 10.0
     trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Where live events go (dialer.events): DIALER_MQTT_URL; unset means events are off."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    prefix: str = "dialer"
+    client_id: str = "dialer"
+    node: str = "dialer"
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str = "dialer", node: str = "dialer", name: str = "DIALER_MQTT_URL"
+    ) -> MqttSettings:
+        """mqtt://[user[:password]@]host[:port] or mqtts:// (TLS); errors name `name`, never the password."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {name}: not a URL ({exc})") from None
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ConfigError(
+                f"environment variable {name}: scheme must be mqtt:// or mqtts://, got {parts.scheme!r}"
+            )
+        if not parts.hostname:
+            raise ConfigError(f"environment variable {name}: no host name")
+        if parts.path not in ("", "/") or parts.query:
+            raise ConfigError(f"environment variable {name}: unexpected path or query after the host")
+        if not prefix or prefix.startswith("/") or prefix.endswith("/") or any(c in prefix for c in "+#"):
+            raise ConfigError(f"environment variable DIALER_MQTT_PREFIX: {prefix!r} is not a topic prefix "
+                              "(no + or #, no leading or trailing /)")  # fmt: skip
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            prefix=prefix,
+            client_id=f"dialer-{node}",
+            node=node,
+        )
+
+    @classmethod
+    def from_env(cls) -> MqttSettings | None:
+        url = os.environ.get("DIALER_MQTT_URL")
+        if not url:
+            return None
+        return cls.from_url(url, os.environ.get("DIALER_MQTT_PREFIX") or "dialer", node_name())

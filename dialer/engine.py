@@ -20,6 +20,7 @@ from dialer.calls import CallTracker, LiveCall, connected_outcome, dial_result, 
 from dialer.config import AmiSettings, EngineSettings
 from dialer.ivr.host import IvrHost
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
+from dialer.events import EventSink, LiveEvents
 from dialer.pacing import Slots, TokenBucket, take_more
 from dialer.storage.models import Campaign
 from dialer.recorder import Recorder
@@ -34,19 +35,20 @@ BOOT_TIMEOUT_S = 60.0
 # while they work (the daemon sets it: sys.setswitchinterval).
 SWITCH_INTERVAL_S = 0.001
 CLAIM_BATCH = 50
-CHECK_TIMEOUT_S = 120.0  # the prompts check of a large campaign stats every contact's files
 IVR_GRACE_S = 5.0
 PING_EVERY_S, PING_TIMEOUT_S = 10.0, 5.0  # attempts committed in one transaction when slots and tokens allow
 
 
 class Engine:
     def __init__(self, repo: Repository, ami_settings: AmiSettings, settings: EngineSettings | None = None,
-                 ivr: IvrHost | None = None) -> None:
+                 ivr: IvrHost | None = None, events: EventSink | None = None) -> None:  # fmt: skip
         self.repo = repo
         self.ivr = ivr  # the FastAGI server and flows; None: calls end at the dialplan's AGI
         self.settings = settings or EngineSettings()
         self.ami = AmiClient(ami_settings, events="on")
         self.tracker = CallTracker()
+        self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
+        self.tracker.on_amd = self.live.amd  # events
         self.recorder = Recorder(repo, SQL_TIMEOUT_S)
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
@@ -64,7 +66,7 @@ class Engine:
         await self.ami.connect()
         await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
         if self.ivr is not None:
-            await self.ivr.start(self.tracker)
+            await self.ivr.start(self.tracker, self.live)
         self.recorder.start()
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
@@ -117,6 +119,8 @@ class Engine:
         for ending, result in zip(left, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("attempt %s: could not record its end at shutdown: %s", ending.attempt_id, result)
+            self.live.ended(ending)  # events
+        await self.live.stop()  # events: the last progress of each campaign
         await self.recorder.stop()
         if self.ivr is not None:
             await self.ivr.close(1.0)
@@ -239,16 +243,13 @@ class Engine:
                 self._runners[cid] = asyncio.create_task(self._campaign_loop(campaign), name=f"campaign-{cid}")
 
     async def _campaign_loop(self, campaign: Campaign) -> None:
-        if self.ivr is not None:  # every prompt rendered, or the campaign waits paused
-            problem = await asyncio.wait_for(asyncio.to_thread(self.ivr.check_campaign, campaign), CHECK_TIMEOUT_S)
-            if problem:
-                log.error("%s; campaign paused", problem)
-                await self._sql(self.repo.pause_campaign, campaign.id, problem)
-                return
+        if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+            return
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
         slots.limit = campaign.max_concurrent
+        self.live.touch(campaign.id)  # events: progress
         trunk = self._trunk_slot(campaign.trunk_template)
         # a tenth of a second's worth of calls may leave together (and share one SQL claim)
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
@@ -327,6 +328,7 @@ class Engine:
             return
         variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,
                                         self.settings.agi_url)  # fmt: skip
+        self.live.started(plan)  # events
         try:
             resp = await self.ami.originate(
                 channel=campaign.trunk_template.format(number=plan.number),
@@ -349,6 +351,7 @@ class Engine:
             return
         if resp.get("Response") == "Success":
             call.transition(AttemptState.ANSWERED, "answered")
+            self.live.answered(call)  # events
             try:
                 await self._sql(self.repo.mark_answered, plan.attempt_id)
             except Exception as exc:  # noqa: BLE001 - the answer time is lost, the call is not
@@ -388,10 +391,10 @@ class Engine:
         await self._end(call, outcome=outcome, reason=reason)
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
+        ending = Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details,
+                        events=call.events, **result)
         try:
-            await self.recorder.record(
-                Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details,
-                       events=call.events, **result)
-            )
+            await self.recorder.record(ending)
         except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)
+        self.live.ended(ending, call.campaign_id)  # events

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli import app
+from tests.campaigns import new_database
 
 runner = CliRunner()
 
@@ -20,3 +21,10 @@ def test_a_database_not_at_the_newest_schema_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = runner.invoke(app, ["run", "--url", url])
     assert result.exit_code == 1 and "run dialer db upgrade" in result.output
+
+
+def test_a_bad_mqtt_url_is_refused(tmp_path: Path) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    result = runner.invoke(app, ["run", "--url", url], env={"DIALER_MQTT_URL": "http://user:secret@host"})
+    assert result.exit_code == 1 and "DIALER_MQTT_URL: scheme must be mqtt:// or mqtts://" in result.output
+    assert "secret" not in result.output

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.asterisk
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_daemon(url: str, sandbox: Sandbox, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DIALER_AMI_PORT": str(sandbox.ami_port), "DIALER_AGI_PORT": str(sandbox.agi_port)}
+def start_daemon(
+    url: str, sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DIALER_AMI_PORT": str(sandbox.ami_port), "DIALER_AGI_PORT": str(sandbox.agi_port),
+           **(extra_env or {})}  # fmt: skip
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli", "run", "--url", url, "--drain-timeout", "10"],

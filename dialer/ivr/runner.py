@@ -329,14 +329,14 @@ class FlowRunner:
             # option c: when the agent hangs up, the caller comes back here (the flow ends the call)
             await self.ch.exec("Queue", queue, "c", "", "", str(timeout_s), timeout=timeout_s + QUEUE_TALK_S)
         finally:  # also when the caller hangs up while queued or talking
-            await self._queue_result(started)
+            await self._queue_result(queue, started)
         if self.report.details["agent_answered"]:
             return END
         await self.play("no_agent")
         self.report.details["callback_after_s"] = int(conf.get("callback_delay_s", 3600))
         return step.next
 
-    async def _queue_result(self, started: float) -> None:
+    async def _queue_result(self, queue: str, started: float) -> None:
         waited = round(time.monotonic() - started, 1)
         try:
             member = await self.ch.get_variable("MEMBERINTERFACE")
@@ -349,4 +349,4 @@ class FlowRunner:
         self.report.details.update(agent_answered=answered, queue_wait_s=wait_s)
         if status:
             self.report.details["queue_status"] = status
-        self.event("fact", "transfer", json.dumps({"agent_answered": answered, "queue_wait_s": wait_s}))
+        self.event("fact", "transfer", json.dumps({"queue": queue, "agent_answered": answered, "queue_wait_s": wait_s}))

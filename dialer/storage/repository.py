@@ -73,6 +73,7 @@ class Plan:
     campaign_id: int
     contact_id: int
     number: str
+    external_id: str | None = None  # the contact's id in the customer's systems (live events)
 
 
 def now_utc() -> datetime:
@@ -139,6 +140,23 @@ class Repository:
                 campaign.finished_at = now_utc()
                 log.info("campaign %s finished: every contact is settled", campaign.name)
             return True
+
+    def progress(self, campaign_id: int) -> dict[str, Any]:
+        """Ended attempts per dial result or outcome, and contacts still pending (live events)."""
+        ended = (
+            select(Attempt.dial_result, Attempt.outcome, func.count())
+            .where(Attempt.campaign_id == campaign_id, Attempt.state == AttemptState.ENDED)
+            .group_by(Attempt.dial_result, Attempt.outcome)
+        )
+        pending = select(func.count()).select_from(Contact).where(
+            Contact.campaign_id == campaign_id, Contact.disposition == Disposition.PENDING
+        )
+        counts: dict[str, int] = {}
+        with self.sessions() as s:
+            for result, outcome, n in s.execute(ended):
+                key = (result or outcome or Outcome.UNKNOWN).value
+                counts[key] = counts.get(key, 0) + n
+            return {"counts": counts, "pending_contacts": s.scalar(pending) or 0}
 
     # -- claiming ---------------------------------------------------------------------
     def claim_next(self, campaign_id: int, now: datetime | None = None) -> Plan | None:
@@ -226,7 +244,7 @@ class Repository:
                 details={},
             )
         )
-        return Plan(attempt_id, campaign_id, contact.id, phone.number)
+        return Plan(attempt_id, campaign_id, contact.id, phone.number, contact.external_id)
 
     # -- recording --------------------------------------------------------------------
     def mark_answered(self, attempt_id: str) -> None:
