@@ -244,7 +244,7 @@ def _add_costs(report: Report, costs: dict[str, Any], classify: NumberClassifier
     for number, seconds in durations:
         kind = classify(number)
         calls[kind] += 1
-        billed_s[kind] += math.ceil(max(float(seconds), 0.0) / increment - 1e-9) * increment
+        billed_s[kind] += math.ceil(round(max(float(seconds), 0.0), 3) / increment) * increment  # ms: SQL float noise
     for kind in ("mobile", "local", "long_distance"):
         rate = float(rates.get(kind, 0.0))
         minutes = billed_s[kind] / 60
