@@ -210,3 +210,13 @@ def test_status_once_shows_active_and_paused_campaigns(tmp_path: Path) -> None:
         ["act", "active", "2", "0.5", "answered 2, busy 1"],  # 5 originated in the last 10 s, 2 still live
         ["pau", "paused", "0", "0.0", "busy 1"],
     ]
+
+
+def test_report_json_is_exact_on_postgresql(postgres_server: str) -> None:
+    from dialer.storage.db import upgrade
+    from tests.conftest import fresh_postgres
+
+    url = fresh_postgres(postgres_server)
+    upgrade(url)
+    fill(url)
+    assert json.loads(report(url, "json")) == EXPECTED
