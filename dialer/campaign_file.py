@@ -18,7 +18,7 @@ from typing import Any
 import phonenumbers
 
 from dialer.domain import DialResult, Outcome
-from dialer.toml_lines import Path_, dotted, key_lines, line_of
+from dialer.toml_lines import KeyPath, dotted, key_lines, line_of
 
 LANGUAGES = ("es", "en", "pl")
 COST_TYPES = ("mobile", "local", "long_distance")
@@ -56,7 +56,7 @@ class _Checker:
         self.lines = key_lines(text)
         self.found: list[tuple[int, str]] = []
 
-    def error(self, path: Path_, reason: str) -> None:
+    def error(self, path: KeyPath, reason: str) -> None:
         line = line_of(self.lines, path)
         self.found.append((line, f"{self.filename}:{line}: {dotted(path)}: {reason}"))
 
@@ -65,7 +65,7 @@ class _Checker:
         return [message for _, message in sorted(self.found, key=lambda f: f[0])]
 
     # -- value checks; each returns True when the value is acceptable ------------------------
-    def text(self, path: Path_, value: Any, max_len: int = 200, pattern: str | None = None) -> bool:
+    def text(self, path: KeyPath, value: Any, max_len: int = 200, pattern: str | None = None) -> bool:
         if not isinstance(value, str):
             return self._type(path, value, "a string")
         if not value.strip():
@@ -78,7 +78,7 @@ class _Checker:
             return True
         return False
 
-    def integer(self, path: Path_, value: Any, low: int, high: int | None = None) -> bool:
+    def integer(self, path: KeyPath, value: Any, low: int, high: int | None = None) -> bool:
         if isinstance(value, bool) or not isinstance(value, int):
             return self._type(path, value, "an integer")
         if value < low or (high is not None and value > high):
@@ -86,7 +86,7 @@ class _Checker:
             return False
         return True
 
-    def number(self, path: Path_, value: Any, low: float, strict: bool = False) -> bool:
+    def number(self, path: KeyPath, value: Any, low: float, strict: bool = False) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return self._type(path, value, "a number")
         if value < low or (strict and value == low):
@@ -94,14 +94,14 @@ class _Checker:
             return False
         return True
 
-    def table(self, path: Path_, value: Any) -> bool:
+    def table(self, path: KeyPath, value: Any) -> bool:
         return isinstance(value, dict) or self._type(path, value, "a table")
 
-    def _type(self, path: Path_, value: Any, wanted: str) -> bool:
+    def _type(self, path: KeyPath, value: Any, wanted: str) -> bool:
         self.error(path, f"expected {wanted}, got {_toml_type(value)} {value!r}")
         return False
 
-    def keys(self, path: Path_, table: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
+    def keys(self, path: KeyPath, table: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
         for key in table:
             if key not in allowed:
                 self.error(path + (key,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
@@ -114,7 +114,7 @@ def _toml_type(value: Any) -> str:
 
 
 # -- settings tables this module checks -----------------------------------------------------
-def _retries(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
+def _retries(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("max_attempts", "max_per_result", "delay_s"))
     if "max_attempts" in t:
         c.integer(path + ("max_attempts",), t["max_attempts"], 1, 100)
@@ -126,7 +126,7 @@ def _retries(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
                     c.integer(path + (sub, result), value, low)
 
 
-def _costs(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
+def _costs(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("currency", "per_minute", "billing_increment_s"))
     if "currency" in t:
         c.text(path + ("currency",), t["currency"], 8)
@@ -143,7 +143,7 @@ def _costs(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
                 c.number(path + ("per_minute", kind), t["per_minute"][kind], 0)
 
 
-def _prompts(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
+def _prompts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, LANGUAGES)
     for lang, overrides in t.items():
         if lang not in LANGUAGES or not c.table(path + (lang,), overrides):
@@ -160,7 +160,7 @@ def _prompts(c: _Checker, path: Path_, t: dict[str, Any]) -> None:
                 c.text(where, value, 2000)
 
 
-CHECKED: dict[str, Callable[[_Checker, Path_, dict[str, Any]], None]] = {
+CHECKED: dict[str, Callable[[_Checker, KeyPath, dict[str, Any]], None]] = {
     "retries": _retries,
     "costs": _costs,
     "prompts": _prompts,
@@ -175,7 +175,7 @@ def _columns(c: _Checker, doc: dict[str, Any]) -> None:
     for key in REQUIRED:
         if key not in doc:
             c.error((key,), "required key missing")
-    checks: dict[str, Callable[[Path_, Any], bool]] = {
+    checks: dict[str, Callable[[KeyPath, Any], bool]] = {
         "name": lambda p, v: c.text(p, v, 120),
         "flow": lambda p, v: c.text(p, v, 64, r"[a-z][a-z0-9_-]*"),
         "language": lambda p, v: c.text(p, v, 2) and (v in LANGUAGES or _bad(c, p, f"{v!r} is not one of es, en, pl")),
@@ -193,7 +193,7 @@ def _columns(c: _Checker, doc: dict[str, Any]) -> None:
             check((key,), doc[key])
 
 
-def _bad(c: _Checker, path: Path_, reason: str) -> bool:
+def _bad(c: _Checker, path: KeyPath, reason: str) -> bool:
     c.error(path, reason)
     return False
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dialer.campaign_file import CampaignSpec
-from dialer.domain import AttemptState, CampaignState
+from dialer.domain import AttemptState, CampaignState, Disposition
 from dialer.storage.models import Attempt, Campaign, Contact
 
 S = CampaignState
@@ -99,7 +99,7 @@ def transition(session: Session, name: str, command: str) -> tuple[CampaignState
 def summaries(session: Session) -> list[CampaignRow]:
     contacts = (
         select(Contact.campaign_id, func.count().label("n"),
-               func.count().filter(Contact.disposition == "pending").label("pending"))
+               func.count().filter(Contact.disposition == Disposition.PENDING).label("pending"))
         .group_by(Contact.campaign_id).subquery()
     )  # fmt: skip
     attempts = (

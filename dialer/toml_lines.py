@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tomllib
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 BARE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -90,10 +90,10 @@ def _escaped(s: str, i: int) -> bool:
     return backslashes % 2 == 1
 
 
-def key_lines(text: str) -> dict[Path_, int]:
-    found: dict[Path_, int] = {}
-    arrays: dict[Path_, int] = {}  # array-of-tables path -> index of its last element
-    prefix: Path_ = ()
+def key_lines(text: str) -> dict[KeyPath, int]:
+    found: dict[KeyPath, int] = {}
+    arrays: dict[KeyPath, int] = {}  # array-of-tables path -> index of its last element
+    prefix: KeyPath = ()
     scan = _Scanner()
     for number, line in enumerate(text.splitlines(), start=1):
         if scan.busy():
@@ -125,7 +125,7 @@ def key_lines(text: str) -> dict[Path_, int]:
     return found
 
 
-def line_of(lines: dict[Path_, int], path: Path_) -> int:
+def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int:
     """The line of `path`, else of its nearest listed ancestor, else 1."""
     for n in range(len(path), 0, -1):
         if path[:n] in lines:
@@ -133,7 +133,7 @@ def line_of(lines: dict[Path_, int], path: Path_) -> int:
     return 1
 
 
-def dotted(path: Path_) -> str:
+def dotted(path: KeyPath) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)

@@ -210,13 +210,15 @@ def test_state_transitions(url: str, tmp_path: Path) -> None:
 
 
 def test_a_finished_campaign_cannot_be_resumed_or_paused(url: str, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
     from dialer.storage import db
     from dialer.storage.models import Campaign
 
     create(url, tmp_path)
     engine = db.make_engine(url)
     with db.session_factory(engine).begin() as s:  # what the daemon does once every contact is settled
-        s.query(Campaign).filter_by(name="nov").update({"state": CampaignState.FINISHED})
+        s.execute(update(Campaign).where(Campaign.name == "nov").values(state=CampaignState.FINISHED))
     engine.dispose()
     assert run(url, "campaign", "resume", "nov") == (1, "error: cannot resume campaign 'nov': it is finished (final)\n")
     assert run(url, "campaign", "pause", "nov") == (1, "error: cannot pause campaign 'nov': it is finished (final)\n")
