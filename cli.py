@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from rich.table import Table
 
 from dialer.ami import AmiError
 from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
-from dialer.exports import export_attempts
+from dialer.exports import export_attempts, write_rows
 from prompts.cache import PromptCache
 from prompts.tts import TtsError
 from dialer.engine import SWITCH_INTERVAL_S, Engine
@@ -33,6 +37,8 @@ from dialer.storage.models import Campaign
 from dialer.sandbox.chroot import SUITES, SandboxError
 from dialer.sandbox.demo import run_demo
 from dialer.sandbox.instance import Sandbox
+from dialer import campaigns, reports, views
+from dialer.campaign_file import CampaignFileError, load_campaign_file
 
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
@@ -43,6 +49,8 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
+campaign_app = typer.Typer(help="Campaigns: create from a file, list, show, start, pause, resume, stop.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
 # Piped output (logs, CI) keeps whole table rows instead of wrapping at 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -359,6 +367,133 @@ def agi_serve(
         asyncio.run(serve())
     except OSError as exc:
         _fail(f"cannot listen on {server.host}:{server.port}: {exc}")
+
+
+# -- campaigns, report, status (operator CLI) --------------------------------------------------
+CampaignArg = Annotated[str, typer.Argument(help="Campaign name.")]
+
+
+@contextlib.contextmanager
+def _session(url: str | None, write: bool = False):  # type: ignore[no-untyped-def]
+    """A session on the database; a CampaignError becomes one clear line and exit 1."""
+    engine = db.make_engine(url or database_url())
+    try:
+        factory = db.session_factory(engine)
+        with factory.begin() if write else factory() as session:
+            yield session
+    except campaigns.CampaignError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+@campaign_app.command("create")
+def campaign_create(
+    file: Annotated[Path, typer.Option("--file", "-f", help="campaign.toml (see examples/campaign.toml).")],
+    url: DbUrlOpt = None,
+) -> None:
+    """Create a campaign (state draft) from a TOML file; every error is printed as FILE:LINE: KEY: reason."""
+    try:
+        spec = load_campaign_file(file)
+    except CampaignFileError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)  # plain FILE:LINE: lines, for editors and grep
+        _fail(f"{file}: {len(exc.errors)} error(s), no campaign created")
+    with _session(url, write=True) as session:
+        created = campaigns.create(session, spec)
+        console.print(f"campaign {created.name!r} created (draft): import contacts, then dialer campaign start {created.name}")
+
+
+@campaign_app.command("list")
+def campaign_list(url: DbUrlOpt = None) -> None:
+    """Every campaign with its state, contacts and attempts."""
+    with _session(url) as session:
+        console.print(views.campaign_list(campaigns.summaries(session)))
+
+
+@campaign_app.command("show")
+def campaign_show(name: CampaignArg, url: DbUrlOpt = None) -> None:
+    """One campaign: its settings, contacts and attempts."""
+    with _session(url) as session:
+        found = campaigns.find(session, name)
+        (summary,) = [r for r in campaigns.summaries(session) if r.name == name]
+        console.print(views.campaign_details(found, summary))
+
+
+def _transition(command: str, name: str, url: str | None) -> None:
+    with _session(url, write=True) as session:
+        before, after = campaigns.transition(session, name, command)
+    console.print(f"campaign {name!r}: {before.value} -> {after.value} (the daemon follows within a second)")
+
+
+@campaign_app.command("start")
+def campaign_start(name: CampaignArg, url: DbUrlOpt = None) -> None:
+    """draft -> active: the running daemon starts dialing within a second."""
+    _transition("start", name, url)
+
+
+@campaign_app.command("pause")
+def campaign_pause(name: CampaignArg, url: DbUrlOpt = None) -> None:
+    """active -> paused: no new calls; live calls end on their own."""
+    _transition("pause", name, url)
+
+
+@campaign_app.command("resume")
+def campaign_resume(name: CampaignArg, url: DbUrlOpt = None) -> None:
+    """paused -> active."""
+    _transition("resume", name, url)
+
+
+@campaign_app.command("stop")
+def campaign_stop(name: CampaignArg, url: DbUrlOpt = None) -> None:
+    """draft, active or paused -> stopped (final): no new calls, ever."""
+    _transition("stop", name, url)
+
+
+@app.command("report")
+def report(
+    campaign: CampaignArg,
+    format_: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    url: DbUrlOpt = None,
+) -> None:
+    """Attempts, contact rate, machines, transfers, promises, drop-off funnel, key paths, cost."""
+    if format_ not in ("table", "csv", "json"):
+        _fail(f"--format {format_!r}: expected table, csv or json")
+    with _session(url) as session:
+        result = reports.build_report(session, campaigns.find(session, campaign))
+    if format_ == "json":
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    elif format_ == "csv":
+        write_rows(sys.stdout, ["section", "name", "value"], result.rows())
+    else:
+        console.print(views.report(result))
+
+
+@app.command("status")
+def status(
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    url: DbUrlOpt = None,
+) -> None:
+    """Live table of active and paused campaigns: live calls, calls/s, results so far (Ctrl-C ends)."""
+    engine = db.make_engine(url or database_url())
+    factory = db.session_factory(engine)
+
+    def snapshot() -> Table:
+        with factory() as session:
+            return views.status(reports.status(session, datetime.now(UTC)))
+
+    try:
+        if once:
+            console.print(snapshot())
+            return
+        with Live(snapshot(), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(1.0)
+                live.update(snapshot())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

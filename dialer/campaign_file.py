@@ -1,0 +1,316 @@
+"""Campaign files (campaign.toml): parsed with tomllib, checked, turned into a CampaignSpec.
+
+Every problem is reported at once as `FILE:LINE: KEY: reason`; a file with any problem gives
+no spec. Top-level keys are the campaign's columns plus the settings tables below; any other
+key is an error. Settings tables this module knows are checked value by value; the others are
+checked to be tables and passed through to the module that owns them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from dialer.calls import AMD_ARGS
+from dialer.domain import DialResult, Outcome
+from dialer.ivr.flow import FlowError, builtin_names, load_file
+from prompts.templates import builtin
+from dialer.toml_lines import KeyPath, dotted, key_lines, line_of
+
+LANGUAGES = ("es", "en", "pl")
+TTS_BACKENDS = ("espeak-ng", "gtts")
+COST_TYPES = ("mobile", "local", "long_distance")
+RESULTS = {r.value for r in DialResult} | {o.value for o in Outcome}
+# Settings read by other modules (IVR flows, scheduler): checked to be tables or arrays of tables.
+PASS_THROUGH = ("schedule", "caps", "dnc")
+
+
+class CampaignFileError(ValueError):
+    """The file cannot become a campaign; `errors` holds one `FILE:LINE: KEY: reason` per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str
+    flow: str
+    language: str
+    default_region: str
+    trunk_template: str
+    caller_id: str | None = None
+    max_concurrent: int = 5
+    calls_per_second: float = 1.0
+    ring_timeout_s: int = 30
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class _Checker:
+    def __init__(self, filename: str, text: str) -> None:
+        self.filename = filename
+        self.lines = key_lines(text)
+        self.found: list[tuple[int, str]] = []
+
+    def error(self, path: KeyPath, reason: str) -> None:
+        line = line_of(self.lines, path)
+        self.found.append((line, f"{self.filename}:{line}: {dotted(path)}: {reason}"))
+
+    @property
+    def errors(self) -> list[str]:
+        return [message for _, message in sorted(self.found, key=lambda f: f[0])]
+
+    # -- value checks; each returns True when the value is acceptable ------------------------
+    def text(self, path: KeyPath, value: Any, max_len: int = 200, pattern: str | None = None) -> bool:
+        if not isinstance(value, str):
+            return self._type(path, value, "a string")
+        if not value.strip():
+            self.error(path, "must not be empty")
+        elif len(value) > max_len:
+            self.error(path, f"longer than {max_len} characters")
+        elif pattern and not re.fullmatch(pattern, value):
+            self.error(path, f"{value!r} does not match {pattern}")
+        else:
+            return True
+        return False
+
+    def integer(self, path: KeyPath, value: Any, low: int, high: int | None = None) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return self._type(path, value, "an integer")
+        if value < low or (high is not None and value > high):
+            self.error(path, f"{value} is out of range ({low}..{high if high is not None else ''})")
+            return False
+        return True
+
+    def number(self, path: KeyPath, value: Any, low: float, strict: bool = False) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return self._type(path, value, "a number")
+        if value < low or (strict and value == low):
+            self.error(path, f"{value} must be {'greater than' if strict else 'at least'} {low}")
+            return False
+        return True
+
+    def table(self, path: KeyPath, value: Any) -> bool:
+        return isinstance(value, dict) or self._type(path, value, "a table")
+
+    def _type(self, path: KeyPath, value: Any, wanted: str) -> bool:
+        self.error(path, f"expected {wanted}, got {_toml_type(value)} {value!r}")
+        return False
+
+    def keys(self, path: KeyPath, table: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.error(path + (key,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+             dict: "a table"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+# -- settings tables this module checks -----------------------------------------------------
+def _retries(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, ("max_attempts", "max_per_result", "delay_s"))
+    if "max_attempts" in t:
+        c.integer(path + ("max_attempts",), t["max_attempts"], 1, 100)
+    for sub, low in (("max_per_result", 0), ("delay_s", 0)):
+        if sub in t and c.table(path + (sub,), t[sub]):
+            c.keys(path + (sub,), t[sub], RESULTS)
+            for result, value in t[sub].items():
+                if result in RESULTS:
+                    c.integer(path + (sub, result), value, low)
+
+
+def _costs(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, ("currency", "per_minute", "billing_increment_s"))
+    if "currency" in t:
+        c.text(path + ("currency",), t["currency"], 8)
+    if "billing_increment_s" in t:
+        c.integer(path + ("billing_increment_s",), t["billing_increment_s"], 1, 3600)
+    if "per_minute" not in t:
+        c.error(path, "missing key per_minute (rates per minute: mobile, local, long_distance)")
+    elif c.table(path + ("per_minute",), t["per_minute"]):
+        c.keys(path + ("per_minute",), t["per_minute"], COST_TYPES)
+        for kind in COST_TYPES:
+            if kind not in t["per_minute"]:
+                c.error(path + ("per_minute",), f"missing rate {kind}")
+            else:
+                c.number(path + ("per_minute", kind), t["per_minute"][kind], 0)
+
+
+def _prompts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, LANGUAGES)
+    for lang, overrides in t.items():
+        if lang not in LANGUAGES or not c.table(path + (lang,), overrides):
+            continue
+        known = builtin(lang)
+        for key, value in overrides.items():
+            where = path + (lang, key)
+            if key not in known:
+                c.error(where, "no such prompt (see prompts/templates/" + lang + ".toml)")
+                continue
+            if isinstance(value, dict):
+                c.keys(where, value, ("file",))
+                if "file" not in value:
+                    c.error(where, "a recorded prompt needs file = \"/absolute/path.wav\"")
+                elif c.text(where + ("file",), value["file"], 500) and not value["file"].startswith("/"):
+                    c.error(where + ("file",), "must be an absolute path")
+            else:
+                c.text(where, value, 2000)
+
+
+def _amd(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, (*AMD_ARGS, "enabled", "notsure"))
+    for key in AMD_ARGS:
+        if key in t:
+            c.integer(path + (key,), t[key], 0, 60000)
+    if "enabled" in t and not isinstance(t["enabled"], bool):
+        c.error(path + ("enabled",), f"expected true or false, got {_toml_type(t['enabled'])}")
+    if "notsure" in t and t["notsure"] not in ("human", "machine"):
+        c.error(path + ("notsure",), f"{t['notsure']!r}: expected human or machine")
+
+
+def _transfer(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, ("queue", "timeout_s", "callback_delay_s"))
+    if "queue" in t:
+        c.text(path + ("queue",), t["queue"], 80, r"[A-Za-z0-9_.-]+")
+    if "timeout_s" in t:
+        c.integer(path + ("timeout_s",), t["timeout_s"], 1, 3600)
+    if "callback_delay_s" in t:
+        c.integer(path + ("callback_delay_s",), t["callback_delay_s"], 0)
+
+
+def _tts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    c.keys(path, t, ("backend", "voice", "fallback"))
+    for key in ("backend", "fallback"):
+        if key in t and c.text(path + (key,), t[key], 20) and t[key] not in TTS_BACKENDS:
+            c.error(path + (key,), f"{t[key]!r}: expected one of {', '.join(TTS_BACKENDS)}")
+    if "voice" in t:
+        c.text(path + ("voice",), t["voice"], 64)
+
+
+CHECKED: dict[str, Callable[[_Checker, KeyPath, dict[str, Any]], None]] = {
+    "retries": _retries,
+    "costs": _costs,
+    "prompts": _prompts,
+    "amd": _amd,
+    "transfer": _transfer,
+    "tts": _tts,
+}
+
+
+def _flow_file(c: _Checker, path: KeyPath, value: Any) -> bool:
+    if not c.text(path, value, 500):
+        return False
+    try:
+        load_file(Path(value))
+    except FlowError as exc:
+        c.error(path, str(exc).replace("\n", "; "))
+        return False
+    return True
+
+
+# settings that are single values: key -> check
+SCALARS: dict[str, Callable[[_Checker, KeyPath, Any], bool]] = {
+    "company": lambda c, p, v: c.text(p, v, 120),
+    "currency": lambda c, p, v: c.text(p, v, 3, r"[A-Z]{3}"),
+    "flow_file": _flow_file,
+}
+SETTINGS = (*CHECKED, *SCALARS, *PASS_THROUGH)
+COLUMNS = ("name", "flow", "language", "default_region", "caller_id", "trunk_template", "max_concurrent",
+           "calls_per_second", "ring_timeout_s")  # fmt: skip
+REQUIRED = ("name", "flow", "language", "default_region", "trunk_template")
+
+
+def _columns(c: _Checker, doc: dict[str, Any]) -> None:
+    for key in REQUIRED:
+        if key not in doc:
+            c.error((key,), "required key missing")
+    checks: dict[str, Callable[[KeyPath, Any], bool]] = {
+        "name": lambda p, v: c.text(p, v, 120),
+        "flow": lambda p, v: c.text(p, v, 64, r"[a-z][a-z0-9_-]*")
+        and (v in builtin_names() or "flow_file" in doc
+             or _bad(c, p, f"{v!r} is not a built-in flow ({', '.join(builtin_names())}); or give flow_file")),
+        "language": lambda p, v: c.text(p, v, 2) and (v in LANGUAGES or _bad(c, p, f"{v!r} is not one of es, en, pl")),
+        "default_region": lambda p, v: c.text(p, v, 2)
+        and (v in phonenumbers.SUPPORTED_REGIONS or _bad(c, p, f"{v!r} is not an ISO region code like ES, PL, GB")),
+        "caller_id": lambda p, v: c.text(p, v, 64),
+        "trunk_template": lambda p, v: c.text(p, v, 200)
+        and ("{number}" in v or _bad(c, p, "must contain {number}, e.g. PJSIP/{number}@trunk")),
+        "max_concurrent": lambda p, v: c.integer(p, v, 1, 10000),
+        "calls_per_second": lambda p, v: c.number(p, v, 0, strict=True),
+        "ring_timeout_s": lambda p, v: c.integer(p, v, 1, 600),
+    }
+    for key, check in checks.items():
+        if key in doc:
+            check((key,), doc[key])
+
+
+def _bad(c: _Checker, path: KeyPath, reason: str) -> bool:
+    c.error(path, reason)
+    return False
+
+
+def parse_campaign(text: str, filename: str) -> CampaignSpec:
+    """The campaign in `text`; raises CampaignFileError listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignFileError([_syntax_error(filename, text, exc)]) from None
+    c = _Checker(filename, text)
+    for key in doc:
+        if key not in COLUMNS and key not in SETTINGS:
+            c.error((key,), f"unknown key (campaign keys: {', '.join(COLUMNS)}; settings tables: {', '.join(SETTINGS)})")
+    _columns(c, doc)
+    settings = {k: v for k, v in doc.items() if k in SETTINGS}
+    for key, value in settings.items():
+        if key in CHECKED:
+            if c.table((key,), value):
+                CHECKED[key](c, (key,), value)
+        elif key in SCALARS:
+            SCALARS[key](c, (key,), value)
+        elif not (isinstance(value, dict) or isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            c.error((key,), f"expected a table or an array of tables, got {_toml_type(value)} {value!r}")
+    if c.errors:
+        raise CampaignFileError(c.errors)
+    return CampaignSpec(
+        name=doc["name"], flow=doc["flow"], language=doc["language"], default_region=doc["default_region"],
+        trunk_template=doc["trunk_template"], caller_id=doc.get("caller_id"),
+        max_concurrent=doc.get("max_concurrent", 5), calls_per_second=float(doc.get("calls_per_second", 1.0)),
+        ring_timeout_s=doc.get("ring_timeout_s", 30), settings=settings,
+    )  # fmt: skip
+
+
+def load_campaign_file(path: Path) -> CampaignSpec:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CampaignFileError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CampaignFileError([f"{path}:{line}: syntax error: not UTF-8 (TOML files are UTF-8)"]) from None
+    return parse_campaign(text, str(path))
+
+
+_AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+
+
+def _syntax_error(filename: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    match = _AT.search(message)
+    if match is None:
+        return f"{filename}:1: syntax error: {message}"
+    what = message[: match.start()]
+    if match.group(1) is None:
+        return f"{filename}:{max(1, len(text.splitlines()))}: syntax error: {what} (at the end of the file)"
+    return f"{filename}:{match.group(1)}: syntax error: {what} (column {match.group(2)})"
