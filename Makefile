@@ -1,4 +1,4 @@
-# make demo: system packages, venv, sandbox Asterisk, one call to every simulated customer.
+# make demo: system packages, venv, sandbox Asterisk, a 34-contact collections campaign and its report.
 # make test: the same set-up, then the whole test suite (real-Asterisk tests included).
 SHELL := /bin/bash
 VENV ?= .venv

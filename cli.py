@@ -319,7 +319,33 @@ def sandbox_cli(
 
 
 @sandbox_app.command("demo")
-def sandbox_demo(ami_port: AmiPortOpt = 5038) -> None:
+def sandbox_demo(
+    suite: SuiteOpt = "sid",
+    ami_port: AmiPortOpt = 5038,
+    agi_port: AgiPortOpt = 4573,
+    url: Annotated[str | None, typer.Option("--url", help="Database for the demo (default: a fresh SQLite file).")] = None,
+) -> None:
+    """A collections campaign of 34 simulated customers, end to end through the CLI, then its report."""
+    from dialer.config import cache_dir
+    from dialer.sandbox.demo_campaign import run_demo_campaign
+
+    workdir = cache_dir() / "demo"
+    if url is None:
+        (workdir / "demo.db").unlink(missing_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{workdir / 'demo.db'}"
+    try:
+        report = run_demo_campaign(Sandbox(suite, ami_port, agi_port), workdir, url,
+                                   say=lambda line: console.print(line, highlight=False, markup=False))  # fmt: skip
+    except (RuntimeError, SandboxError) as exc:
+        _fail(f"{exc} (is the sandbox up? dialer sandbox up)")
+    print(report.stdout, end="")
+    if report.returncode != 0:
+        _fail(report.stderr.strip())
+
+
+@sandbox_app.command("probe")
+def sandbox_probe(ami_port: AmiPortOpt = 5038) -> None:
     """Call every simulated customer once, side by side, and print what Asterisk reported."""
     try:
         rows = asyncio.run(run_demo(AmiSettings(port=ami_port)))

@@ -47,8 +47,8 @@ def test_asterisk_cli_runs_a_command(sandbox: Sandbox) -> None:
     assert sandbox.cli("core show uptime") == 0
 
 
-def test_demo_prints_one_row_per_simulated_customer(sandbox: Sandbox) -> None:
-    result = runner.invoke(app, ["sandbox", "demo", "--ami-port", str(sandbox.ami_port)])
+def test_probe_prints_one_row_per_simulated_customer(sandbox: Sandbox) -> None:
+    result = runner.invoke(app, ["sandbox", "probe", "--ami-port", str(sandbox.ami_port)])
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
     assert "5 busy" in rows["busy"]
