@@ -13,7 +13,7 @@ from cli import app
 from dialer.domain import AttemptState, CampaignState
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import sim_number
-from tests.campaigns import attempts, campaign_row, new_database
+from tests.campaigns import GREET_FLOW, attempts, campaign_row, new_database
 from tests.test_daemon_asterisk import daemons, start_daemon, stop_daemon, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.asterisk
@@ -34,9 +34,9 @@ def test_start_pause_resume_stop_from_the_cli(
     url = new_database(str(tmp_path / "d.db"))
     toml = tmp_path / "campaign.toml"
     toml.write_text(
-        'name = "live"\nflow = "notify"\nlanguage = "es"\ndefault_region = "ES"\n'
+        'name = "live"\nflow = "greet"\nlanguage = "es"\ndefault_region = "ES"\n'
         'trunk_template = "Local/{number}@sim-customers"\nmax_concurrent = 2\ncalls_per_second = 10\n'
-        "ring_timeout_s = 5\n[retries]\nmax_attempts = 1\n",
+        f'ring_timeout_s = 5\ncompany = "Test"\nflow_file = "{GREET_FLOW}"\n[retries]\nmax_attempts = 1\n',
         encoding="utf-8",
     )
     cli(url, "campaign", "create", "--file", str(toml))
@@ -44,6 +44,7 @@ def test_start_pause_resume_stop_from_the_cli(
     numbers = [sim_number("hangup", hangup_after_s=1, tag=i) for i in range(CONTACTS)]
     csv.write_text("id,phone\n" + "".join(f"{i},{n}\n" for i, n in enumerate(numbers)), encoding="utf-8")
     assert f"imported {CONTACTS}" in cli(url, "contacts", "import", "live", str(csv))
+    assert "for 14 pending contacts" in cli(url, "prompts", "render", "live")
     cid = campaign_row_id(url)
 
     def count() -> int:

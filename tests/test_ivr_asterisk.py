@@ -25,7 +25,7 @@ from dialer.storage import db
 from dialer.storage.ivr_store import events_of
 from dialer.storage.models import Campaign, Dnc
 from dialer.storage.repository import Repository
-from tests.campaigns import attempts, contacts, make_campaign, new_database
+from tests.campaigns import attempts, campaign_row, contacts, make_campaign, new_database
 
 pytestmark = pytest.mark.asterisk
 
@@ -184,3 +184,19 @@ def test_no_agent_in_time_plays_the_fallback_and_schedules_a_call_back(runs: dic
     wait = (contact.next_attempt_at - attempt.ended_at).total_seconds()  # type: ignore[attr-defined]
     assert 599 <= wait <= 601
     assert [n for k, n, _ in _events(runs, "fallback") if k == "step"][-2:] == ["transfer", "bye"]
+
+
+async def test_the_daemon_refuses_a_campaign_whose_prompts_are_missing(sandbox: Sandbox, tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    people = [{**PERSON, "amount": "777.77"}]  # a sentence no other test has rendered
+    cid = make_campaign(url, "unrendered", [sim_number("busy")], people=people, flow="collections",
+                        settings=SETTINGS, render=False)  # fmt: skip
+    repo = Repository(db.session_factory(db.make_engine(url)))
+    engine = Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2),
+                    IvrHost(repo.sessions, sandbox.agi))  # fmt: skip
+    await engine.run_until_finished([cid], timeout=60)
+    campaign = campaign_row(url, cid)
+    assert campaign.state == CampaignState.PAUSED and attempts(url, cid) == []
+    assert "prompts not rendered" in campaign.settings["paused_reason"]
+    assert "run `dialer prompts render unrendered`" in caplog.text
