@@ -12,6 +12,18 @@ from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, Phone
 
 
+def storage_url(request: Any, tmp_path: Any) -> str:
+    """A fresh database at head for a test parametrised over "sqlite" and "postgresql"."""
+    from tests.conftest import fresh_postgres
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_server"))
+    db.upgrade(url)
+    return url
+
+
 def new_database(path: str) -> str:
     url = f"sqlite:///{path}"
     db.upgrade(url)

@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+from dialer.storage.scheduling import Gate, after_ending, missing_dnc_lists, schedule_for
+from scheduler.windows import ScheduleError
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +102,10 @@ def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
 class Repository:
     """`node` names this dialer host: its attempts carry it and its resync sees only them."""
 
-    def __init__(self, sessions: sessionmaker[Session], node: str = "") -> None:
+    def __init__(self, sessions: sessionmaker[Session], node: str = "", clock: Callable[[], datetime] = now_utc) -> None:
         self.sessions = sessions
         self.node = node
+        self.clock = clock  # tests inject one; the claim's `now` argument wins over it
 
     # -- campaigns --------------------------------------------------------------------
     def active_campaigns(self) -> list[Campaign]:
@@ -138,9 +142,15 @@ class Repository:
 
     def claim(self, campaign_id: int, limit: int, now: datetime | None = None) -> list[Plan]:
         """Commit attempts for up to `limit` due contacts (one transaction), in due order."""
-        now = now or now_utc()
+        now = now or self.clock()
         plans: list[Plan] = []
         with self.sessions.begin() as s:
+            campaign = s.get(Campaign, campaign_id)
+            schedule = schedule_for(campaign) if campaign is not None else None
+            if schedule is not None and (missing := missing_dnc_lists(s, schedule)):
+                log.warning("campaign %s: policy %s needs the DNC list %s loaded (dialer dnc import FILE "
+                            "--source %s): not dialling", campaign_id, schedule.policy.name, missing[0], missing[0])
+                return []
             for _ in range(5):  # contacts skipped (DNC, taken by another host) leave room: look again
                 want = limit - len(plans)
                 if want <= 0:
@@ -163,8 +173,16 @@ class Repository:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                gate = Gate(s, schedule, contacts, now) if schedule is not None else None
                 for contact in contacts:
-                    plan = self._claim_one(s, campaign_id, contact, blocked, now)
+                    phone = _pick_phone(contact, blocked)
+                    if phone is None:
+                        contact.disposition = Disposition.SUPPRESSED
+                        log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
+                        continue
+                    if gate is not None and not gate.allows(contact, phone.number):
+                        continue  # not due (window, cap, round): its next_attempt_at moved on
+                    plan = self._claim_one(s, campaign_id, contact, phone, now)
                     if plan is not None:
                         plans.append(plan)
         return plans
@@ -185,14 +203,7 @@ class Repository:
                 if attempt is not None and attempt.state == AttemptState.ORIGINATING:
                     s.delete(attempt)
 
-    def _claim_one(
-        self, s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime
-    ) -> Plan | None:
-        phone = _pick_phone(contact, blocked)
-        if phone is None:
-            contact.disposition = Disposition.SUPPRESSED
-            log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
-            return None
+    def _claim_one(self, s: Session, campaign_id: int, contact: Contact, phone: Phone, now: datetime) -> Plan | None:
         attempt_id = str(uuid.uuid4())
         won = s.execute(
             update(Contact)
@@ -224,7 +235,7 @@ class Repository:
             attempt = s.get(Attempt, attempt_id)
             if attempt is not None and attempt.state != AttemptState.ENDED:
                 attempt.state = AttemptState.ANSWERED
-                attempt.answered_at = now_utc()
+                attempt.answered_at = self.clock()
 
     def finish(self, attempt_id: str, **result: Any) -> None:
         """End one attempt; see finish_many."""
@@ -232,7 +243,7 @@ class Repository:
 
     def finish_many(self, endings: list[Ending]) -> None:
         """End attempts (each once) in one transaction and decide every contact's next step."""
-        now = now_utc()
+        now = self.clock()
         with self.sessions.begin() as s:
             ids = [e.attempt_id for e in endings]
             attempts = {a.id: a for a in s.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
@@ -263,8 +274,19 @@ class Repository:
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
 
+    @classmethod
+    def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+        cls._retry_rules(s, campaign, contact, attempt, now)
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError as exc:  # the ending is recorded all the same; claims refuse to dial
+            log.error("%s", exc)
+            return
+        if schedule is not None and attempt.outcome != Outcome.OPTED_OUT:
+            after_ending(s, schedule, contact, attempt, now)
+
     @staticmethod
-    def _next_step(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+    def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
         if attempt.outcome == Outcome.OPTED_OUT:
             contact.disposition = Disposition.SUPPRESSED
             if s.get(Dnc, attempt.number) is None:
