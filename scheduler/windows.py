@@ -97,6 +97,7 @@ class CallingWindows:
     hours: dict[int, tuple[Range, ...]] = field(default_factory=dict)
     holidays: frozenset[tuple[int | None, int, int]] = frozenset()
     always: bool = False
+    _days: dict[tuple[date, str], list[Interval]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, spec: dict[str, object], holidays: Sequence[str], key: str) -> CallingWindows:
@@ -120,7 +121,16 @@ class CallingWindows:
         return (day.year, day.month, day.day) in self.holidays or (None, day.month, day.day) in self.holidays
 
     def day_intervals(self, day: date, zone: ZoneInfo) -> list[Interval]:
-        """The UTC intervals in which `day` (a local date in `zone`) is open."""
+        """The UTC intervals in which `day` (a local date in `zone`) is open (cached)."""
+        key = (day, zone.key)
+        found = self._days.get(key)
+        if found is None:
+            if len(self._days) > 20_000:
+                self._days.clear()
+            found = self._days[key] = self._day_intervals(day, zone)
+        return found
+
+    def _day_intervals(self, day: date, zone: ZoneInfo) -> list[Interval]:
         if self.is_holiday(day):
             return []
         out = []
@@ -149,8 +159,13 @@ class CallingWindows:
 
     def next_open(self, now: datetime, zones: Sequence[ZoneInfo], horizon_days: int = HORIZON_DAYS) -> datetime | None:
         """`now` if open now, else when the window next opens in every zone; None past the horizon."""
-        found = self.intervals(now, now + timedelta(days=horizon_days), zones)
-        return found[0][0] if found else None
+        if self.always:
+            return now
+        for days in (1, horizon_days):  # most answers are within a day: look there first
+            found = self.intervals(now, now + timedelta(days=days), zones)
+            if found:
+                return found[0][0]
+        return None
 
     def closes_at(self, now: datetime, zones: Sequence[ZoneInfo]) -> datetime | None:
         """When the interval open at `now` ends (None if closed now)."""

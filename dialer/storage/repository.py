@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
-from dialer.storage.scheduling import Gate, after_ending, missing_dnc_lists, schedule_for
+from dialer.storage.scheduling import Gate, after_ending, histories, missing_dnc_lists, schedule_for
+from scheduler.caps import Past
 from scheduler.windows import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,31 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[tuple[Contact]]]:
+    """The next due contacts, in due order: never tried first, then by next_attempt_at. Two index
+    range scans on (campaign_id, disposition, next_attempt_at): with an OR, SQLite would walk
+    every parked contact of the campaign before finding that none is due."""
+    base = (
+        select(Contact)
+        .where(Contact.campaign_id == campaign_id, Contact.disposition == Disposition.PENDING,
+               Contact.live_attempt_id.is_(None))  # fmt: skip
+        .limit(limit)
+        .options(selectinload(Contact.phones))
+    )
+    return [
+        base.where(Contact.next_attempt_at.is_(None)).order_by(Contact.id),
+        base.where(Contact.next_attempt_at <= now).order_by(Contact.next_attempt_at, Contact.id),
+    ]
+
+
+def due_contacts(s: Session, campaign_id: int, now: datetime, limit: int) -> list[Contact]:
+    found: list[Contact] = []
+    for query in due_queries(campaign_id, now, limit):
+        if len(found) < limit:
+            found.extend(s.scalars(query.limit(limit - len(found))))
+    return found
+
+
 def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
     """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
     phones = list(contact.phones)
@@ -155,25 +181,13 @@ class Repository:
                 want = limit - len(plans)
                 if want <= 0:
                     break
-                contacts = list(
-                    s.scalars(
-                        select(Contact)
-                        .where(
-                            Contact.campaign_id == campaign_id,
-                            Contact.disposition == Disposition.PENDING,
-                            Contact.live_attempt_id.is_(None),
-                            or_(Contact.next_attempt_at.is_(None), Contact.next_attempt_at <= now),
-                        )
-                        .order_by(Contact.next_attempt_at.asc().nulls_first(), Contact.id)
-                        .limit(want)
-                        .options(selectinload(Contact.phones))
-                    )
-                )
+                contacts = due_contacts(s, campaign_id, now, want)
                 if not contacts:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
                 gate = Gate(s, schedule, contacts, now) if schedule is not None else None
+                picks: list[tuple[Contact, Phone]] = []
                 for contact in contacts:
                     phone = _pick_phone(contact, blocked)
                     if phone is None:
@@ -182,9 +196,8 @@ class Repository:
                         continue
                     if gate is not None and not gate.allows(contact, phone.number):
                         continue  # not due (window, cap, round): its next_attempt_at moved on
-                    plan = self._claim_one(s, campaign_id, contact, phone, now)
-                    if plan is not None:
-                        plans.append(plan)
+                    picks.append((contact, phone))
+                plans.extend(self._claim_batch(s, campaign_id, picks, now))
         return plans
 
     def unclaim(self, plans: list[Plan]) -> None:
@@ -203,31 +216,28 @@ class Repository:
                 if attempt is not None and attempt.state == AttemptState.ORIGINATING:
                     s.delete(attempt)
 
-    def _claim_one(self, s: Session, campaign_id: int, contact: Contact, phone: Phone, now: datetime) -> Plan | None:
-        attempt_id = str(uuid.uuid4())
-        won = s.execute(
-            update(Contact)
-            .where(Contact.id == contact.id, Contact.live_attempt_id.is_(None))
-            .values(live_attempt_id=attempt_id, attempts=Contact.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won != 1:  # another dialer host took this contact first
-            return None
-        s.add(
-            Attempt(
-                id=attempt_id,
-                campaign_id=campaign_id,
-                contact_id=contact.id,
-                phone_id=phone.id,
-                number=phone.number,
-                node=self.node,
-                state=AttemptState.ORIGINATING,
-                created_at=now,
-                originated_at=now,
-                details={},
-            )
-        )
-        return Plan(attempt_id, campaign_id, contact.id, phone.number)
+    def _claim_batch(self, s: Session, campaign_id: int, picks: list[tuple[Contact, Phone]], now: datetime) -> list[Plan]:
+        """One guarded UPDATE for the batch (a contact another host took first is left out), then
+        one INSERT of the attempts."""
+        if not picks:
+            return []
+        ids = {contact.id: str(uuid.uuid4()) for contact, _ in picks}
+        table = Contact.__table__.c
+        won = set(s.connection().execute(
+            update(Contact.__table__)
+            .where(table.id.in_(list(ids)), table.live_attempt_id.is_(None))
+            .values(live_attempt_id=case(ids, value=table.id), attempts=table.attempts + 1)
+            .returning(table.id)
+        ).scalars())  # fmt: skip
+        attempts = [
+            Attempt(id=ids[contact.id], campaign_id=campaign_id, contact_id=contact.id, phone_id=phone.id,
+                    number=phone.number, node=self.node, state=AttemptState.ORIGINATING, created_at=now,
+                    originated_at=now, details={})  # fmt: skip
+            for contact, phone in picks
+            if contact.id in won
+        ]
+        s.add_all(attempts)
+        return [Plan(a.id, campaign_id, a.contact_id, a.number) for a in attempts]
 
     # -- recording --------------------------------------------------------------------
     def mark_answered(self, attempt_id: str) -> None:
@@ -255,6 +265,7 @@ class Repository:
                 )
             }
             campaigns: dict[int, Campaign] = {}
+            ended: list[tuple[Ending, Attempt]] = []
             for e in endings:
                 attempt = attempts.get(e.attempt_id)
                 if attempt is None or attempt.state == AttemptState.ENDED:
@@ -264,18 +275,31 @@ class Repository:
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
                 attempt.details = {**attempt.details, **(e.details or {})}
-                contact = contacts[attempt.contact_id]
                 campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
                 assert campaign is not None
                 campaigns[campaign.id] = campaign
+                ended.append((e, attempt))
+            past = histories(s, {a.contact_id for _, a in ended}) if any(
+                self._caps_in(c) for c in campaigns.values()) else {}  # fmt: skip
+            for e, attempt in ended:
+                contact, campaign = contacts[attempt.contact_id], campaigns[attempt.campaign_id]
                 if contact.live_attempt_id == attempt.id:
                     contact.live_attempt_id = None
-                self._next_step(s, campaign, contact, attempt, now)
+                self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
 
+    @staticmethod
+    def _caps_in(campaign: Campaign) -> bool:
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError:
+            return False
+        return schedule is not None and schedule.caps.any
+
     @classmethod
-    def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+    def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime,
+                   history: list[Past]) -> None:  # fmt: skip
         cls._retry_rules(s, campaign, contact, attempt, now)
         try:
             schedule = schedule_for(campaign)
@@ -283,7 +307,7 @@ class Repository:
             log.error("%s", exc)
             return
         if schedule is not None and attempt.outcome != Outcome.OPTED_OUT:
-            after_ending(s, schedule, contact, attempt, now)
+            after_ending(schedule, contact, attempt, now, history)
 
     @staticmethod
     def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:

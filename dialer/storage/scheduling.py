@@ -96,9 +96,9 @@ def park(contact: Contact, verdict: Verdict) -> None:
         log.debug("contact %s not due until %s: %s", contact.id, verdict.next_at, verdict.reasons[-1].text)
 
 
-def after_ending(s: Session, schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime) -> None:
+def after_ending(schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past]) -> None:
     """After the repository's retry rules: the next round for a settled contact, and the retry
-    time moved to when the schedule allows it."""
+    time moved to when the schedule allows it. `history`: the contact's attempts, this one too."""
     if contact.disposition in (Disposition.REACHED, Disposition.EXHAUSTED) and schedule.recurrence.has_rounds:
         zones = contact_zones(contact.timezone, attempt.number, schedule.default_zones)
         today = now.astimezone(zones.first).date()
@@ -110,8 +110,6 @@ def after_ending(s: Session, schedule: Schedule, contact: Contact, attempt: Atte
         log.info("contact %s: round over, next round on %s", contact.id, nxt)
     if contact.disposition != Disposition.PENDING:
         return
-    s.flush()
-    history = histories(s, [contact.id]).get(contact.id, []) if schedule.caps.any else []
     phones = list(contact.phones)
     number = phones[contact.next_phone % len(phones)].number if phones else None
     verdict = evaluate(schedule, view(contact, number, history, contact.next_attempt_at), now)
