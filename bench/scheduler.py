@@ -27,8 +27,12 @@ from dialer.storage.models import Campaign, Contact  # noqa: E402
 from dialer.storage.repository import Ending, Repository, due_contacts, due_queries  # noqa: E402
 
 AREAS = ("212", "312", "310")  # New York, Chicago, Los Angeles
-SCHEDULE = {"policy": "us-regf", "timezone": "America/New_York", "windows": {"mon-sat": "08:00-21:00"},
-            "caps": {"per_day": 3}}  # fmt: skip
+SCHEDULE = {
+    "policy": "us-regf",
+    "timezone": "America/New_York",
+    "windows": {"mon-sat": "08:00-21:00"},
+    "caps": {"per_day": 3},
+}
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York, 09:00 Chicago, 07:00 Los Angeles
 
 
@@ -46,7 +50,9 @@ def ms(samples: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--db", type=Path, help="SQLite file to build (default: a temporary one)")
@@ -62,20 +68,29 @@ def main() -> None:
 
     started = time.perf_counter()
     with sessions.begin() as s:
-        campaign = Campaign(name="bench", state=CampaignState.ACTIVE, created_at=NOW, default_region="US",
-                            settings={"schedule": SCHEDULE, "retries": {"max_attempts": 5}})  # fmt: skip
+        campaign = Campaign(
+            name="bench",
+            state=CampaignState.ACTIVE,
+            created_at=NOW,
+            default_region="US",
+            settings={"schedule": SCHEDULE, "retries": {"max_attempts": 5}},
+        )
         s.add(campaign)
         s.flush()
         report = import_contacts(s, campaign, csv_path)
         campaign_id = campaign.id
     took = time.perf_counter() - started
-    print(f"import: {report.imported:,} contacts (rejected {report.rejected}) in {took:.1f} s, "
-          f"{report.imported / took:,.0f} rows/s; database {path.stat().st_size / 1e6:.0f} MB")  # fmt: skip
+    print(
+        f"import: {report.imported:,} contacts (rejected {report.rejected}) in {took:.1f} s, "
+        f"{report.imported / took:,.0f} rows/s; database {path.stat().st_size / 1e6:.0f} MB"
+    )
 
     with sessions() as s:
         for query in due_queries(campaign_id, NOW, 100):
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-            print("due query plan:", " | ".join(row[-1] for row in s.execute(text("EXPLAIN QUERY PLAN " + sql))))
+            print(
+                "due query plan:", " | ".join(row[-1] for row in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            )
 
     repo = Repository(sessions, clock=lambda: NOW)
     query_times, claim_times, finish_times, claimed = [], [], [], 0
@@ -96,13 +111,18 @@ def main() -> None:
     with sessions() as s:
         parked = s.scalar(select(func.count()).select_from(Contact).where(Contact.next_attempt_at > NOW))
     print(f"due query, batch of 100: {ms(query_times)}")
-    print(f"claim, batch of 100 (us-regf, caps, {claimed / args.batches:.0f} claimed per batch on average, the "
-          f"rest parked): {ms(claim_times)}")  # fmt: skip
+    print(
+        f"claim, batch of 100 (us-regf, caps, {claimed / args.batches:.0f} claimed per batch on average, the "
+        f"rest parked): {ms(claim_times)}"
+    )
     print(f"finish_many, 100 endings (retry pushed by the schedule): {ms(finish_times)}")
     print(f"contacts parked outside their window or waiting a retry: {parked:,}")
     with sessions.begin() as s:  # night: every contact parked until tomorrow; a claim finds nothing
-        s.execute(update(Contact).where(Contact.campaign_id == campaign_id)
-                  .values(next_attempt_at=NOW + timedelta(hours=12), live_attempt_id=None))  # fmt: skip
+        s.execute(
+            update(Contact)
+            .where(Contact.campaign_id == campaign_id)
+            .values(next_attempt_at=NOW + timedelta(hours=12), live_attempt_id=None)
+        )
     empty = []
     for i in range(args.batches):
         t0 = time.perf_counter()

@@ -21,8 +21,20 @@ from dialer.contacts_import import Rejection, _decode, _normalise, csv_reader
 from dialer.storage.models import Dnc
 
 log = logging.getLogger(__name__)
-NUMBER_HEADERS = {"number", "phone", "telefono", "teléfono", "numero", "número", "msisdn", "e164", "telefon",
-                  "celular", "linea", "línea"}  # fmt: skip
+NUMBER_HEADERS = {
+    "number",
+    "phone",
+    "telefono",
+    "teléfono",
+    "numero",
+    "número",
+    "msisdn",
+    "e164",
+    "telefon",
+    "celular",
+    "linea",
+    "línea",
+}
 REASON_HEADERS = {"reason", "motivo", "powod", "powód"}
 CHUNK = 5000
 
@@ -95,6 +107,13 @@ def import_dnc(session: Session, path: Path, source: str, region: str, *, strict
     for i in range(0, len(new), CHUNK):
         session.execute(insert(Dnc), new[i : i + CHUNK])
     report.added, report.already = len(new), report.already + len(existing)
-    log.info("dnc import %s (%s): %d lines, %d added, %d already listed, %d rejected", path, source,
-             report.rows_read, report.added, report.already, len(report.rejections))  # fmt: skip
+    log.info(
+        "dnc import %s (%s): %d lines, %d added, %d already listed, %d rejected",
+        path,
+        source,
+        report.rows_read,
+        report.added,
+        report.already,
+        len(report.rejections),
+    )
     return report

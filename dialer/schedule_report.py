@@ -41,13 +41,16 @@ def find_contacts(s: Session, ref: str, campaign: str | None) -> list[Contact]:
     return found
 
 
-def _blocks(campaign: Campaign, contact: Contact, dnc: dict[str, str],
-            missing: list[str]) -> tuple[list[Reason], str | None]:  # fmt: skip
+def _blocks(
+    campaign: Campaign, contact: Contact, dnc: dict[str, str], missing: list[str]
+) -> tuple[list[Reason], str | None]:
     """Reasons outside the schedule (campaign state, disposition, live call, DNC) and the number
     dialled next."""
     out: list[Reason] = []
     if campaign.state != CampaignState.ACTIVE:
-        out.append(Reason("campaign", f"campaign {campaign.name} is {campaign.state.value}, not active", None))
+        out.append(
+            Reason("campaign", f"campaign {campaign.name} is {campaign.state.value}, not active", None)
+        )
     if contact.disposition != Disposition.PENDING:
         out.append(Reason("disposition", f"contact is settled: {contact.disposition.value}", None))
     if contact.live_attempt_id:
@@ -57,16 +60,23 @@ def _blocks(campaign: Campaign, contact: Contact, dnc: dict[str, str],
     free = [p for p in free if p.number not in dnc]
     if not free:
         listed = ", ".join(f"{p.number} ({dnc[p.number]})" for p in phones if p.number in dnc)
-        out.append(Reason("dnc", f"every number is on the DNC list: {listed}" if listed else "no phone", None))
+        out.append(
+            Reason("dnc", f"every number is on the DNC list: {listed}" if listed else "no phone", None)
+        )
     for source in missing:
-        out.append(Reason("dnc", f"the policy needs the DNC list {source!r} loaded (dialer dnc import)", None))
+        out.append(
+            Reason("dnc", f"the policy needs the DNC list {source!r} loaded (dialer dnc import)", None)
+        )
     return out, free[0].number if free else None
 
 
 def _dnc(s: Session, numbers: list[str]) -> dict[str, str]:
     if not numbers:
         return {}
-    return {number: source for number, source in s.execute(select(Dnc.number, Dnc.source).where(Dnc.number.in_(numbers)))}
+    return {
+        number: source
+        for number, source in s.execute(select(Dnc.number, Dnc.source).where(Dnc.number.in_(numbers)))
+    }
 
 
 def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
@@ -76,15 +86,17 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     blocks, number = _blocks(campaign, contact, dnc, missing_dnc_lists(s, schedule) if schedule else [])
     history = histories(s, [contact.id]).get(contact.id, [])
     verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now)
-    last = s.scalars(select(Attempt).where(Attempt.contact_id == contact.id).order_by(Attempt.created_at.desc())
-                     .limit(1)).first()  # fmt: skip
+    last = s.scalars(
+        select(Attempt).where(Attempt.contact_id == contact.id).order_by(Attempt.created_at.desc()).limit(1)
+    ).first()
+    settled = f"{contact.disposition.value}, {len(history)} attempts"
+    if last is not None:
+        settled += f", last {when(last.created_at)}: {(last.dial_result or last.outcome or last.state).value}"
+    listed = f"; on the DNC list: {', '.join(f'{n} ({src})' for n, src in dnc.items())}" if dnc else ""
     lines = [
-        f"contact {contact.external_id} (id {contact.id}) in campaign {campaign.name}: {contact.disposition.value}, "
-        f"{len(history)} attempts" + (f", last {when(last.created_at)}: {(last.dial_result or last.outcome or last.state).value}"
-                                      if last else ""),  # fmt: skip
-        f"schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
-        f"next number: {number or '-'}" + (f"; on the DNC list: {', '.join(f'{n} ({src})' for n, src in dnc.items())}"
-                                           if dnc else ""),  # fmt: skip
+        f"contact {contact.external_id} (id {contact.id}) in campaign {campaign.name}: {settled}",
+        "schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
+        f"next number: {number or '-'}{listed}",
     ]
     return lines + explain(verdict, now, blocks)
 
@@ -92,8 +104,10 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
 def _describe(schedule: Schedule) -> str:
     caps = ", ".join(f"{k} {v}" for k, v in vars(schedule.caps).items() if v is not None) or "no caps"
     zones = ", ".join(z.key for z in schedule.default_zones)
-    return (f"policy {schedule.policy.name}; windows {schedule.windows.describe()}; {caps}; "
-            f"{schedule.recurrence.describe()}; default zone {zones}")  # fmt: skip
+    return (
+        f"policy {schedule.policy.name}; windows {schedule.windows.describe()}; {caps}; "
+        f"{schedule.recurrence.describe()}; default zone {zones}"
+    )
 
 
 @dataclass
@@ -118,15 +132,29 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
     """Each pending contact's first call in the next `hours`: when it falls due, or what blocks it."""
     schedule = schedule_for(campaign)
     end = now + timedelta(hours=hours)
-    out = Preview(campaign.name, now, hours, _describe(schedule) if schedule else "none (dials any time)",
-                  calls_per_hour=campaign.calls_per_second * 3600)  # fmt: skip
+    out = Preview(
+        campaign.name,
+        now,
+        hours,
+        _describe(schedule) if schedule else "none (dials any time)",
+        calls_per_hour=campaign.calls_per_second * 3600,
+    )
     missing = missing_dnc_lists(s, schedule) if schedule else []
     last_id = 0
     while True:
-        contacts = list(s.scalars(
-            select(Contact).where(Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING,
-                                  Contact.id > last_id)
-            .order_by(Contact.id).limit(CHUNK).options(selectinload(Contact.phones))))  # fmt: skip
+        contacts = list(
+            s.scalars(
+                select(Contact)
+                .where(
+                    Contact.campaign_id == campaign.id,
+                    Contact.disposition == Disposition.PENDING,
+                    Contact.id > last_id,
+                )
+                .order_by(Contact.id)
+                .limit(CHUNK)
+                .options(selectinload(Contact.phones))
+            )
+        )
         if not contacts:
             return out
         last_id = contacts[-1].id
@@ -136,14 +164,21 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
             out.pending += 1
             blocks, number = _blocks(campaign, contact, dnc, missing)
             blocks = [b for b in blocks if b.code not in ("campaign", "live")]  # a preview assumes it runs
-            verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, past.get(contact.id, []),
-                                                               contact.next_attempt_at), now)  # fmt: skip
+            verdict = evaluate(
+                schedule or NO_SCHEDULE,
+                view(contact, number, past.get(contact.id, []), contact.next_attempt_at),
+                now,
+            )
             _count(out, contact, blocks, verdict, now, end)
 
 
-def _count(out: Preview, contact: Contact, blocks: list[Reason], verdict: Verdict, now: datetime, end: datetime) -> None:
+def _count(
+    out: Preview, contact: Contact, blocks: list[Reason], verdict: Verdict, now: datetime, end: datetime
+) -> None:
     if blocks or verdict.next_at is None or verdict.next_at >= end:
-        reason = blocks[0] if blocks else (verdict.reasons[-1] if verdict.reasons else Reason("window", "closed"))
+        reason = (
+            blocks[0] if blocks else (verdict.reasons[-1] if verdict.reasons else Reason("window", "closed"))
+        )
         out.blocked[reason.code] += 1
         out.examples.setdefault(reason.code, f"{contact.external_id}: {reason.text}")
     elif verdict.due:

@@ -35,7 +35,10 @@ class Caps:
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.per_day, self.per_7_days, self.total, self.quiet_days_after_conversation))
+        return any(
+            v is not None
+            for v in (self.per_day, self.per_7_days, self.total, self.quiet_days_after_conversation)
+        )
 
     def blocks(self, now: datetime, history: Sequence[Past], day_zone: ZoneInfo) -> list[Block]:
         """Every cap that forbids an attempt at `now`, each with when it lifts."""
@@ -48,19 +51,35 @@ class Caps:
             today = [p for p in history if start <= p.at.astimezone(day_zone) <= local]
             if len(today) >= self.per_day:
                 tomorrow = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=day_zone)
-                out.append(Block("per_day", f"{len(today)} attempts today ({day_zone.key}), the cap is "
-                                 f"{self.per_day} a day", tomorrow))  # fmt: skip
+                out.append(
+                    Block(
+                        "per_day",
+                        f"{len(today)} attempts today ({day_zone.key}), the cap is {self.per_day} a day",
+                        tomorrow,
+                    )
+                )
         if self.per_7_days is not None:
             recent = sorted(p.at for p in history if now - WEEK < p.at <= now)
             if len(recent) >= self.per_7_days:
                 lifts = recent[len(recent) - self.per_7_days] + WEEK
-                out.append(Block("per_7_days", f"{len(recent)} attempts in the last 7 days, the cap is "
-                                 f"{self.per_7_days}", lifts))  # fmt: skip
+                out.append(
+                    Block(
+                        "per_7_days",
+                        f"{len(recent)} attempts in the last 7 days, the cap is {self.per_7_days}",
+                        lifts,
+                    )
+                )
         if self.quiet_days_after_conversation:
             quiet = timedelta(days=self.quiet_days_after_conversation)
             talks = [p.at for p in history if p.conversation and p.at <= now and now < p.at + quiet]
             if talks:
                 last = max(talks)
-                out.append(Block("quiet", f"a conversation on {last:%Y-%m-%d %H:%M} UTC: no calls for "
-                                 f"{self.quiet_days_after_conversation} days after it", last + quiet))  # fmt: skip
+                out.append(
+                    Block(
+                        "quiet",
+                        f"a conversation on {last:%Y-%m-%d %H:%M} UTC: no calls for "
+                        f"{self.quiet_days_after_conversation} days after it",
+                        last + quiet,
+                    )
+                )
         return out

@@ -50,7 +50,11 @@ def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict
     t = now
     if contact.not_before is not None and contact.not_before > t:
         t = contact.not_before
-        reasons.append(Reason("retry", f"retry delay until {t:%Y-%m-%d %H:%M} UTC", t))
+        reasons.append(
+            Reason(
+                "retry", f"next attempt set for {t:%Y-%m-%d %H:%M} UTC (retry delay, or an earlier block)", t
+            )
+        )
     recurrence = schedule.recurrence
     for _ in range(32):
         moved = False
@@ -59,13 +63,18 @@ def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict
             nxt = recurrence.next_day(day, contact.fields)
             if nxt is None:
                 missing = recurrence.reminder_field and recurrence.reminder_dates(contact.fields) is None
-                text = (f"field {recurrence.reminder_field!r} is missing or not a date" if missing
-                        else f"no round left ({recurrence.describe()})")  # fmt: skip
+                text = (
+                    f"field {recurrence.reminder_field!r} is missing or not a date"
+                    if missing
+                    else f"no round left ({recurrence.describe()})"
+                )
                 reasons.append(Reason("round", text, None))
                 return Verdict(False, None, tuple(reasons), zones)
             if nxt > day:
                 t = _midnight(nxt, zones)
-                reasons.append(Reason("round", f"{day} is not a round day ({recurrence.describe()}); next {nxt}", t))
+                reasons.append(
+                    Reason("round", f"{day} is not a round day ({recurrence.describe()}); next {nxt}", t)
+                )
                 moved = True
         blocks = schedule.caps.blocks(t, contact.history, zones.first)
         for block in blocks:
@@ -78,8 +87,14 @@ def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict
         opens = schedule.windows.next_open(t, zones.zones)
         if opens is None:
             horizon = t + timedelta(days=HORIZON_DAYS)
-            reasons.append(Reason("window", f"the calling window ({schedule.windows.describe()}) is not open in "
-                                  f"all of {zones.describe()} within {HORIZON_DAYS} days", horizon))  # fmt: skip
+            reasons.append(
+                Reason(
+                    "window",
+                    f"the calling window ({schedule.windows.describe()}) is not open in "
+                    f"all of {zones.describe()} within {HORIZON_DAYS} days",
+                    horizon,
+                )
+            )
             return Verdict(False, horizon, tuple(reasons), zones)
         if opens > t:
             why = [w for z in zones.zones if (w := schedule.windows.why_closed(t, z))]

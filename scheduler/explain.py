@@ -33,8 +33,10 @@ def explain(verdict: Verdict, now: datetime, blocks: Sequence[Reason] = ()) -> l
         return lines
     if verdict.reasons:
         lines.append("blocked by, in order:")
-        lines.extend(f"  - {r.code}: {r.text}" + (f" (until {when(r.until, verdict)})" if r.until else "")
-                     for r in verdict.reasons)  # fmt: skip
+        lines.extend(
+            f"  - {r.code}: {r.text}" + (f" (until {when(r.until, verdict)})" if r.until else "")
+            for r in verdict.reasons
+        )
     if verdict.next_at is None:
         lines.append("next due: never")
     else:

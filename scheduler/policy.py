@@ -46,10 +46,12 @@ PRESETS = {
         "none for 7 days after a conversation",
     ),
     "ar": Preset(
-        "ar", {"daily": "08:00-20:00"}, dnc_sources=(RNL,),
-        about=f"Argentina: 08:00-20:00 contact-local; the Registro No Llame list loaded as DNC (source {RNL})",
+        "ar",
+        {"daily": "08:00-20:00"},
+        dnc_sources=(RNL,),
+        about=f"Argentina: 08:00-20:00 contact-local; the Registro No Llame loaded as DNC (source {RNL})",
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,10 @@ def _tighten_caps(policy: Preset, mine: Caps, key: str) -> Caps:
         theirs, ours = getattr(policy.caps, f.name), getattr(mine, f.name)
         looser = f.name == "quiet_days_after_conversation"  # a longer quiet period is tighter
         if theirs is not None and ours is not None and (ours < theirs if looser else ours > theirs):
-            raise ScheduleError(f"{key}.{f.name}: {ours} is looser than policy {policy.name} ({theirs}); "
-                                "a campaign may only tighten its policy")  # fmt: skip
+            raise ScheduleError(
+                f"{key}.{f.name}: {ours} is looser than policy {policy.name} ({theirs}); "
+                "a campaign may only tighten its policy"
+            )
         merged[f.name] = theirs if ours is None else ours
     return Caps(**merged)
 
@@ -100,9 +104,11 @@ def _tighten_windows(policy: Preset, mine: CallingWindows, key: str) -> None:
     for day, ranges in mine.hours.items():
         for r in ranges:
             if not any(r.within(p) for p in theirs.hours.get(day, ())):
-                raise ScheduleError(f"{key}: {r} on {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[day]} is "
-                                    f"outside policy {policy.name} ({theirs.describe()}); a campaign may only "
-                                    "tighten its policy")  # fmt: skip
+                raise ScheduleError(
+                    f"{key}: {r} on {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[day]} is "
+                    f"outside policy {policy.name} ({theirs.describe()}); a campaign may only "
+                    "tighten its policy"
+                )
 
 
 def parse_schedule(settings: Mapping[str, Any], default_region: str = "ES") -> Schedule | None:

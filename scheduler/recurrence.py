@@ -46,7 +46,9 @@ class Recurrence:
     reminder_days: tuple[int, ...] = ()
 
     @classmethod
-    def parse(cls, recurrence: Mapping[str, Any] | None, reminders: Mapping[str, Any] | None, key: str) -> Recurrence:
+    def parse(
+        cls, recurrence: Mapping[str, Any] | None, reminders: Mapping[str, Any] | None, key: str
+    ) -> Recurrence:
         every, on, start, until = None, frozenset[int](), None, None
         if recurrence:
             every = str(recurrence.get("every", ""))
@@ -56,7 +58,9 @@ class Recurrence:
                 on = frozenset(d for item in raw_on for d in parse_days(str(item), f"{key}.recurrence.on"))
             elif every == "monthly":
                 if not raw_on or not all(isinstance(d, int) and 1 <= d <= 31 for d in raw_on):
-                    raise ScheduleError(f"{key}.recurrence.on: monthly needs days of the month 1..31, e.g. [1, 15]")
+                    raise ScheduleError(
+                        f"{key}.recurrence.on: monthly needs days of the month 1..31, e.g. [1, 15]"
+                    )
                 on = frozenset(raw_on)
             elif every != "daily":
                 raise ScheduleError(f"{key}.recurrence.every: {every!r} is not daily, weekly or monthly")

@@ -8,7 +8,7 @@ as it is (23 or 25 hours) and "08:00" is 08:00 on the wall clock on both sides o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -103,7 +103,9 @@ class CallingWindows:
     def parse(cls, spec: dict[str, object], holidays: Sequence[str], key: str) -> CallingWindows:
         """{"mon-fri": "09:00-20:00", "sat": ["09:00-13:00"]} and ["2026-12-25", "01-01"]."""
         if not isinstance(spec, dict):
-            raise ScheduleError(f"{key}: expected a table of weekdays to hours, e.g. {{'mon-fri': '09:00-20:00'}}")
+            raise ScheduleError(
+                f"{key}: expected a table of weekdays to hours, e.g. {{'mon-fri': '09:00-20:00'}}"
+            )
         hours: dict[int, list[Range]] = {}
         for days_text, ranges in spec.items():
             where = f"{key}.{days_text}"
@@ -114,7 +116,9 @@ class CallingWindows:
             for day in parse_days(days_text, where):
                 hours.setdefault(day, []).extend(parsed)
         days = {d: tuple(sorted(r, key=lambda x: x.start)) for d, r in hours.items()}
-        hol = frozenset(parse_holiday(h, f"{key.rsplit('.', 1)[0]}.holidays[{i}]") for i, h in enumerate(holidays))
+        hol = frozenset(
+            parse_holiday(h, f"{key.rsplit('.', 1)[0]}.holidays[{i}]") for i, h in enumerate(holidays)
+        )
         return cls(days, hol)
 
     def is_holiday(self, day: date) -> bool:
@@ -136,8 +140,11 @@ class CallingWindows:
         out = []
         for r in self.hours.get(day.weekday(), ()):
             start = datetime.combine(day, r.start, tzinfo=zone).astimezone(UTC)
-            end_local = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone) if r.end is None \
-                else datetime.combine(day, r.end, tzinfo=zone)  # fmt: skip
+            end_local = (
+                datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                if r.end is None
+                else datetime.combine(day, r.end, tzinfo=zone)
+            )
             out.append((start, end_local.astimezone(UTC)))
         return out
 
@@ -157,7 +164,9 @@ class CallingWindows:
     def is_open(self, now: datetime, zones: Sequence[ZoneInfo]) -> bool:
         return self.next_open(now, zones) == now
 
-    def next_open(self, now: datetime, zones: Sequence[ZoneInfo], horizon_days: int = HORIZON_DAYS) -> datetime | None:
+    def next_open(
+        self, now: datetime, zones: Sequence[ZoneInfo], horizon_days: int = HORIZON_DAYS
+    ) -> datetime | None:
         """`now` if open now, else when the window next opens in every zone; None past the horizon."""
         if self.always:
             return now

@@ -88,5 +88,9 @@ def contact_zones(explicit: str | None, number: str | None, default: tuple[ZoneI
 def region_zones(region: str) -> tuple[ZoneInfo, ...]:
     """Zones of a country's example fixed-line number (ES: Madrid and Canary); UTC if unknown."""
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
-    names = number_zones(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)) if example else ()
+    names = (
+        number_zones(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+        if example
+        else ()
+    )
     return tuple(zone(n) for n in names) or (zone("UTC"),)

@@ -11,8 +11,12 @@ from tests.campaigns import make_campaign, new_database
 
 runner = CliRunner()
 NY = "+12125551234"
-SCHEDULE = {"policy": "us-regf", "timezone": "America/New_York", "windows": {"mon-fri": "09:00-20:00"},
-            "holidays": ["11-26"]}  # fmt: skip
+SCHEDULE = {
+    "policy": "us-regf",
+    "timezone": "America/New_York",
+    "windows": {"mon-fri": "09:00-20:00"},
+    "holidays": ["11-26"],
+}
 
 
 def setup(tmp_path: Path) -> str:
@@ -26,7 +30,9 @@ def test_dnc_import_reports_file_line_and_field(tmp_path: Path) -> None:
     url = setup(tmp_path)
     listed = tmp_path / "list.csv"
     listed.write_text("name,phone\nann,+12125550001\nbob,12\ncid,\ndan,(212) 555-0002\nann,+12125550001\n")
-    result = runner.invoke(app, ["dnc", "import", str(listed), "--source", "complaints", "--region", "us", "--url", url])
+    result = runner.invoke(
+        app, ["dnc", "import", str(listed), "--source", "complaints", "--region", "us", "--url", url]
+    )
     assert result.exit_code == 0, result.output
     assert f"{listed}:3: phone: '12' is not a valid number in region US" in result.output
     assert f"{listed}:4: phone: missing" in result.output
@@ -39,7 +45,10 @@ def test_explain_says_why_not_now_and_when(tmp_path: Path) -> None:
     url = setup(tmp_path)
     listed = tmp_path / "dnc.txt"
     listed.write_text("+12125550002\n")
-    assert runner.invoke(app, ["dnc", "import", str(listed), "--source", "complaints", "--url", url]).exit_code == 0
+    assert (
+        runner.invoke(app, ["dnc", "import", str(listed), "--source", "complaints", "--url", url]).exit_code
+        == 0
+    )
     # Thursday 26 November 2026, 10:00 in New York: Thanksgiving, listed as a holiday
     result = runner.invoke(app, ["explain", "C0", "--at", "2026-11-26T15:00", "--url", url])
     assert result.exit_code == 0, result.output
@@ -49,8 +58,13 @@ def test_explain_says_why_not_now_and_when(tmp_path: Path) -> None:
     assert "holiday 2026-11-26 in America/New_York" in out
     assert "next due: 2026-11-27 14:00 UTC (09:00 Fri America/New_York)" in out
     la = runner.invoke(app, ["explain", "+13105551234", "--at", "2026-11-27T15:00", "--url", url]).output
-    assert "07:00 fri in America/Los_Angeles is outside 09:00-20:00" in la and "next due: 2026-11-27 17:00 UTC" in la
-    now = runner.invoke(app, ["explain", "C0", "--campaign", "bills", "--at", "2026-11-27T15:00", "--url", url])
+    assert (
+        "07:00 fri in America/Los_Angeles is outside 09:00-20:00" in la
+        and "next due: 2026-11-27 17:00 UTC" in la
+    )
+    now = runner.invoke(
+        app, ["explain", "C0", "--campaign", "bills", "--at", "2026-11-27T15:00", "--url", url]
+    )
     assert "due now" in now.output
     dnc = runner.invoke(app, ["explain", "C3", "--at", "2026-11-27T15:00", "--url", url]).output
     assert "every number is on the DNC list: +12125550002 (complaints)" in dnc and "next due: never" in dnc
@@ -64,8 +78,9 @@ def test_campaign_preview_counts_calls_by_hour_and_blocks_by_reason(tmp_path: Pa
     listed.write_text("+12125550002\n")
     runner.invoke(app, ["dnc", "import", str(listed), "--source", "complaints", "--url", url])
     # Friday 27 November 2026, 06:00 in New York: for 7 hours
-    result = runner.invoke(app, ["campaign", "preview", "bills", "--hours", "7", "--at", "2026-11-27T11:00",
-                                 "--url", url])  # fmt: skip
+    result = runner.invoke(
+        app, ["campaign", "preview", "bills", "--hours", "7", "--at", "2026-11-27T11:00", "--url", url]
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "campaign bills: 4 pending contacts" in out

@@ -12,7 +12,7 @@ from scheduler.caps import Caps, Past
 from scheduler.due import ContactView, evaluate
 from scheduler.explain import explain
 from scheduler.policy import parse_schedule
-from scheduler.windows import CallingWindows, ScheduleError
+from scheduler.windows import ScheduleError
 from scheduler.zones import contact_zones
 
 NY, MADRID = ZoneInfo("America/New_York"), ZoneInfo("Europe/Madrid")
@@ -46,7 +46,9 @@ def test_dst_change_day_keeps_the_wall_clock_window() -> None:
     closes = s.windows.closes_at(utc(2026, 3, 8, 12, 0), (NY,))
     assert closes == utc(2026, 3, 9, 1, 0)  # 21:00 EDT
     # 2026-11-01: falls back; the day is 25 hours long and 08:00 is 13:00 UTC again
-    assert evaluate(s, ContactView(None, NY_NUMBER), utc(2026, 11, 1, 5, 0)).next_at == utc(2026, 11, 1, 13, 0)
+    assert evaluate(s, ContactView(None, NY_NUMBER), utc(2026, 11, 1, 5, 0)).next_at == utc(
+        2026, 11, 1, 13, 0
+    )
 
 
 def test_window_ending_at_21_pushes_a_retry_due_after_it_to_the_next_morning() -> None:
@@ -80,7 +82,9 @@ def test_a_number_in_several_zones_must_be_open_in_all_of_them() -> None:
 
 
 def test_holiday_in_the_contact_local_date() -> None:
-    s = sched(timezone="America/New_York", windows={"mon-fri": "09:00-20:00"}, holidays=["12-25", "2026-12-24"])
+    s = sched(
+        timezone="America/New_York", windows={"mon-fri": "09:00-20:00"}, holidays=["12-25", "2026-12-24"]
+    )
     v = evaluate(s, ContactView(None, NY_NUMBER), utc(2026, 12, 24, 15, 0))  # Thursday 10:00, a holiday
     assert v.next_at == utc(2026, 12, 28, 14, 0)  # 25th holiday, weekend, Monday 09:00
     assert "holiday 2026-12-24 in America/New_York" in v.reasons[0].text
@@ -99,7 +103,9 @@ def test_rolling_seven_day_cap_lifts_when_the_oldest_attempt_leaves_the_week() -
 def test_quiet_period_after_a_conversation_and_per_day_and_total_caps() -> None:
     s = sched(policy="us-regf", timezone="America/New_York", caps={"per_day": 2, "total": 5})
     talk = utc(2026, 11, 20, 15, 0)
-    v = evaluate(s, ContactView(None, NY_NUMBER, history=[Past(talk, conversation=True)]), utc(2026, 11, 21, 15, 0))
+    v = evaluate(
+        s, ContactView(None, NY_NUMBER, history=[Past(talk, conversation=True)]), utc(2026, 11, 21, 15, 0)
+    )
     assert v.next_at == talk + timedelta(days=7) and v.reasons[0].code == "quiet"
     today = [Past(utc(2026, 11, 24, 14, 0)), Past(utc(2026, 11, 24, 15, 0))]
     v = evaluate(s, ContactView(None, NY_NUMBER, history=today), utc(2026, 11, 24, 16, 0))
@@ -112,9 +118,18 @@ def test_quiet_period_after_a_conversation_and_per_day_and_total_caps() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"policy": "us-regf", "windows": {"sat": "07:00-13:00"}}, "schedule.windows: 07:00-13:00 on sat is outside policy us-regf"),
-        ({"policy": "us-regf", "caps": {"per_7_days": 9}}, "schedule.caps.per_7_days: 9 is looser than policy us-regf (7)"),
-        ({"policy": "us-regf", "caps": {"quiet_days_after_conversation": 3}}, "schedule.caps.quiet_days_after_conversation: 3"),
+        (
+            {"policy": "us-regf", "windows": {"sat": "07:00-13:00"}},
+            "schedule.windows: 07:00-13:00 on sat is outside policy us-regf",
+        ),
+        (
+            {"policy": "us-regf", "caps": {"per_7_days": 9}},
+            "schedule.caps.per_7_days: 9 is looser than policy us-regf (7)",
+        ),
+        (
+            {"policy": "us-regf", "caps": {"quiet_days_after_conversation": 3}},
+            "schedule.caps.quiet_days_after_conversation: 3",
+        ),
         ({"policy": "fr"}, "schedule.policy: 'fr' is not one of none, us-regf, ar"),
         ({"windows": {"mon-fry": "09:00-20:00"}}, "schedule.windows.mon-fry: 'mon-fry' is not a weekday"),
         ({"windows": {"mon": "20:00-09:00"}}, "schedule.windows.mon: '20:00-09:00' ends before it starts"),
@@ -142,13 +157,18 @@ def test_a_campaign_may_tighten_its_policy() -> None:
 
 
 def test_reminders_relative_to_a_date_field() -> None:
-    s = sched(timezone="America/New_York", windows={"daily": "09:00-20:00"},
-              reminders={"field": "due_date", "days": [-3, 0, 5]})  # fmt: skip
+    s = sched(
+        timezone="America/New_York",
+        windows={"daily": "09:00-20:00"},
+        reminders={"field": "due_date", "days": [-3, 0, 5]},
+    )
     fields = {"due_date": "2026-12-10"}
     v = evaluate(s, ContactView(None, NY_NUMBER, fields), utc(2026, 12, 1, 15, 0))
     assert v.next_at == utc(2026, 12, 7, 14, 0)  # 3 days before, 09:00
     assert evaluate(s, ContactView(None, NY_NUMBER, fields), utc(2026, 12, 10, 15, 0)).due
-    assert evaluate(s, ContactView(None, NY_NUMBER, fields), utc(2026, 12, 11, 15, 0)).next_at == utc(2026, 12, 15, 14, 0)
+    assert evaluate(s, ContactView(None, NY_NUMBER, fields), utc(2026, 12, 11, 15, 0)).next_at == utc(
+        2026, 12, 15, 14, 0
+    )
     over = evaluate(s, ContactView(None, NY_NUMBER, fields), utc(2026, 12, 16, 15, 0))
     assert over.next_at is None and "no round left" in over.reasons[-1].text
     bad = evaluate(s, ContactView(None, NY_NUMBER, {"due_date": "soon"}), utc(2026, 12, 1, 15, 0))
@@ -157,9 +177,15 @@ def test_reminders_relative_to_a_date_field() -> None:
 
 def test_weekly_and_monthly_recurrence() -> None:
     weekly = sched(timezone="Europe/Madrid", recurrence={"every": "weekly", "on": ["mon", "thu"]})
-    assert evaluate(weekly, ContactView(None, None), utc(2026, 11, 24, 10, 0)).next_at == utc(2026, 11, 25, 23, 0)
-    monthly = sched(timezone="Europe/Madrid", recurrence={"every": "monthly", "on": [1, 15], "until": "2027-01-01"})
-    assert evaluate(monthly, ContactView(None, None), utc(2026, 11, 24, 10, 0)).next_at == utc(2026, 11, 30, 23, 0)
+    assert evaluate(weekly, ContactView(None, None), utc(2026, 11, 24, 10, 0)).next_at == utc(
+        2026, 11, 25, 23, 0
+    )
+    monthly = sched(
+        timezone="Europe/Madrid", recurrence={"every": "monthly", "on": [1, 15], "until": "2027-01-01"}
+    )
+    assert evaluate(monthly, ContactView(None, None), utc(2026, 11, 24, 10, 0)).next_at == utc(
+        2026, 11, 30, 23, 0
+    )
     assert evaluate(monthly, ContactView(None, None), utc(2027, 1, 2, 10, 0)).next_at is None
 
 

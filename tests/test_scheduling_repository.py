@@ -36,19 +36,37 @@ def clocked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Re
     engine.dispose()
 
 
-def add(repo: Repository, contacts: list[dict[str, Any]], schedule: dict[str, Any] | None, name: str = "c",
-        retries: dict[str, Any] | None = None, region: str = "US") -> int:  # fmt: skip
+def add(
+    repo: Repository,
+    contacts: list[dict[str, Any]],
+    schedule: dict[str, Any] | None,
+    name: str = "c",
+    retries: dict[str, Any] | None = None,
+    region: str = "US",
+) -> int:
     settings: dict[str, Any] = {"retries": retries or {"max_attempts": 10, "delay_s": {"busy": 600}}}
     if schedule is not None:
         settings["schedule"] = schedule
     with repo.sessions.begin() as s:
-        c = Campaign(name=name, state=CampaignState.ACTIVE, created_at=datetime(2026, 1, 1, tzinfo=UTC),
-                     settings=settings, default_region=region)  # fmt: skip
+        c = Campaign(
+            name=name,
+            state=CampaignState.ACTIVE,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            settings=settings,
+            default_region=region,
+        )
         s.add(c)
         for i, spec in enumerate(contacts):
-            s.add(Contact(campaign=c, external_id=spec.get("id", f"C{i}"), created_at=c.created_at,
-                          timezone=spec.get("tz"), fields=spec.get("fields", {}),
-                          phones=[Phone(number=n, position=p) for p, n in enumerate(spec["numbers"])]))  # fmt: skip
+            s.add(
+                Contact(
+                    campaign=c,
+                    external_id=spec.get("id", f"C{i}"),
+                    created_at=c.created_at,
+                    timezone=spec.get("tz"),
+                    fields=spec.get("fields", {}),
+                    phones=[Phone(number=n, position=p) for p, n in enumerate(spec["numbers"])],
+                )
+            )
         s.flush()
         return c.id
 
@@ -66,7 +84,9 @@ def ny(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC) + timedelta(hours=5)
 
 
-def test_retry_due_after_the_21h_window_end_waits_for_the_next_morning(clocked: tuple[Repository, Clock]) -> None:
+def test_retry_due_after_the_21h_window_end_waits_for_the_next_morning(
+    clocked: tuple[Repository, Clock],
+) -> None:
     repo, clock = clocked
     cid = add(repo, [{"numbers": [NY_NUMBER]}], {"policy": "us-regf", "timezone": "America/New_York"})
     clock.now = ny(23, 20, 50)
@@ -82,7 +102,11 @@ def test_retry_due_after_the_21h_window_end_waits_for_the_next_morning(clocked: 
 
 def test_a_batch_claims_only_contacts_inside_their_own_window(clocked: tuple[Repository, Clock]) -> None:
     repo, clock = clocked
-    contacts = [{"numbers": [NY_NUMBER]}, {"numbers": [LA_NUMBER]}, {"numbers": ["+12125550000"], "tz": "Asia/Tokyo"}]
+    contacts = [
+        {"numbers": [NY_NUMBER]},
+        {"numbers": [LA_NUMBER]},
+        {"numbers": ["+12125550000"], "tz": "Asia/Tokyo"},
+    ]
     cid = add(repo, contacts, {"timezone": "America/New_York", "windows": {"mon-fri": "09:00-20:00"}})
     plans = repo.claim(cid, 10, ny(23, 10))  # 10:00 New York, 07:00 Los Angeles, 00:00 Tokyo
     assert [p.number for p in plans] == [NY_NUMBER]
@@ -93,8 +117,11 @@ def test_a_batch_claims_only_contacts_inside_their_own_window(clocked: tuple[Rep
 
 def test_rolling_seven_day_cap_across_retries(clocked: tuple[Repository, Clock]) -> None:
     repo, clock = clocked
-    cid = add(repo, [{"numbers": [NY_NUMBER]}], {"policy": "us-regf", "timezone": "America/New_York",
-                                                 "caps": {"per_7_days": 2}})  # fmt: skip
+    cid = add(
+        repo,
+        [{"numbers": [NY_NUMBER]}],
+        {"policy": "us-regf", "timezone": "America/New_York", "caps": {"per_7_days": 2}},
+    )
     for day in (23, 24):
         clock.now = ny(day, 10)
         plan = repo.claim_next(cid)
@@ -107,13 +134,18 @@ def test_rolling_seven_day_cap_across_retries(clocked: tuple[Repository, Clock])
 
 def test_holiday_in_the_contacts_zone(clocked: tuple[Repository, Clock]) -> None:
     repo, _ = clocked
-    cid = add(repo, [{"numbers": [NY_NUMBER]}], {"timezone": "America/New_York", "windows": {"daily": "09:00-20:00"},
-                                                 "holidays": ["11-26"]})  # fmt: skip
+    cid = add(
+        repo,
+        [{"numbers": [NY_NUMBER]}],
+        {"timezone": "America/New_York", "windows": {"daily": "09:00-20:00"}, "holidays": ["11-26"]},
+    )
     assert repo.claim_next(cid, ny(26, 10)) is None  # Thanksgiving
     assert row(repo).next_attempt_at == ny(27, 9)
 
 
-def test_dnc_entry_added_mid_campaign_is_never_dialled(clocked: tuple[Repository, Clock], tmp_path: Path) -> None:
+def test_dnc_entry_added_mid_campaign_is_never_dialled(
+    clocked: tuple[Repository, Clock], tmp_path: Path
+) -> None:
     repo, clock = clocked
     schedule = {"timezone": "America/New_York"}
     first = add(repo, [{"numbers": [NY_NUMBER]}], schedule, "first")
@@ -132,10 +164,16 @@ def test_dnc_entry_added_mid_campaign_is_never_dialled(clocked: tuple[Repository
     assert row(repo, campaign_id=second).disposition == Disposition.SUPPRESSED
 
 
-def test_policy_ar_dials_only_once_the_registro_no_llame_is_loaded(clocked: tuple[Repository, Clock],
-                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_policy_ar_dials_only_once_the_registro_no_llame_is_loaded(
+    clocked: tuple[Repository, Clock], tmp_path: Path
+) -> None:
     repo, clock = clocked
-    cid = add(repo, [{"numbers": ["+5491112345678"]}, {"numbers": ["+5491187654321"]}], {"policy": "ar"}, region="AR")
+    cid = add(
+        repo,
+        [{"numbers": ["+5491112345678"]}, {"numbers": ["+5491187654321"]}],
+        {"policy": "ar"},
+        region="AR",
+    )
     clock.now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 11:00 in Buenos Aires
     assert repo.claim(cid, 5) == []
     rnl = tmp_path / "rnl.csv"
@@ -146,11 +184,19 @@ def test_policy_ar_dials_only_once_the_registro_no_llame_is_loaded(clocked: tupl
     assert repo.claim(cid, 5, datetime(2026, 11, 23, 23, 30, tzinfo=UTC)) == []  # 20:30 there
 
 
-def test_reminder_rounds_bring_a_reached_contact_back_on_the_next_day(clocked: tuple[Repository, Clock]) -> None:
+def test_reminder_rounds_bring_a_reached_contact_back_on_the_next_day(
+    clocked: tuple[Repository, Clock],
+) -> None:
     repo, clock = clocked
-    cid = add(repo, [{"numbers": [NY_NUMBER], "fields": {"due_date": "2026-11-27"}}],
-              {"timezone": "America/New_York", "windows": {"daily": "09:00-20:00"},
-               "reminders": {"field": "due_date", "days": [-3, 0]}})  # fmt: skip
+    cid = add(
+        repo,
+        [{"numbers": [NY_NUMBER], "fields": {"due_date": "2026-11-27"}}],
+        {
+            "timezone": "America/New_York",
+            "windows": {"daily": "09:00-20:00"},
+            "reminders": {"field": "due_date", "days": [-3, 0]},
+        },
+    )
     assert repo.claim_next(cid, ny(23, 10)) is None  # four days before: not a round day
     assert row(repo).next_attempt_at == ny(24, 9)
     clock.now = ny(24, 9)
@@ -165,3 +211,14 @@ def test_reminder_rounds_bring_a_reached_contact_back_on_the_next_day(clocked: t
     repo.finish(plan.attempt_id, outcome=Outcome.ANSWERED, reason="message completed")
     assert row(repo).disposition == Disposition.REACHED  # no round left
     assert repo.finish_campaign_if_settled(cid)
+
+
+def test_a_crowd_outside_its_window_does_not_starve_contacts_that_are_due(
+    clocked: tuple[Repository, Clock],
+) -> None:
+    repo, _ = clocked
+    crowd = [{"numbers": [f"+1212555{i:04d}"]} for i in range(600)]  # New York, closed at 22:00
+    cid = add(repo, [*crowd, {"id": "LA", "numbers": [LA_NUMBER]}], {"windows": {"daily": "09:00-21:00"}})
+    plans = repo.claim(cid, 1, ny(23, 22))  # 19:00 in Los Angeles
+    assert [p.number for p in plans] == [LA_NUMBER]
+    assert row(repo, "C0").next_attempt_at == ny(24, 9)

@@ -37,6 +37,7 @@ DEFAULT_RETRIES: dict[str, Any] = {
         "unknown": 600,
     },
 }
+SCREEN = 200  # contacts a scheduled campaign's claim looks at, at least, per round
 REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED}
 
 
@@ -181,7 +182,9 @@ class Repository:
                 want = limit - len(plans)
                 if want <= 0:
                     break
-                contacts = due_contacts(s, campaign_id, now, want)
+                # with a schedule, screen at least SCREEN contacts: blocked ones are parked in bulk,
+                # so contacts in other zones behind a closed zone's crowd are reached soon
+                contacts = due_contacts(s, campaign_id, now, max(want, SCREEN) if schedule else want)
                 if not contacts:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
@@ -189,6 +192,8 @@ class Repository:
                 gate = Gate(s, schedule, contacts, now) if schedule is not None else None
                 picks: list[tuple[Contact, Phone]] = []
                 for contact in contacts:
+                    if len(picks) == want:
+                        break  # the rest stay due for the next claim
                     phone = _pick_phone(contact, blocked)
                     if phone is None:
                         contact.disposition = Disposition.SUPPRESSED

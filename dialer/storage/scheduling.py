@@ -27,8 +27,13 @@ from scheduler.zones import contact_zones
 
 log = logging.getLogger(__name__)
 # a person spoke with the IVR: what "conversation" means for a quiet period
-CONVERSATION = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED,
-                Outcome.OPTED_OUT}  # fmt: skip
+CONVERSATION = {
+    Outcome.ANSWERED,
+    Outcome.TRANSFERRED,
+    Outcome.HUNG_UP_EARLY,
+    Outcome.IDENTITY_FAILED,
+    Outcome.OPTED_OUT,
+}
 _cache: dict[tuple[int, str, str], Schedule | None] = {}
 
 
@@ -50,8 +55,11 @@ def schedule_for(campaign: Campaign) -> Schedule | None:
 
 def missing_dnc_lists(s: Session, schedule: Schedule) -> list[str]:
     """DNC sources the policy needs that have no number loaded (it must not dial without them)."""
-    return [src for src in schedule.dnc_sources
-            if s.scalar(select(Dnc.number).where(Dnc.source == src).limit(1)) is None]  # fmt: skip
+    return [
+        src
+        for src in schedule.dnc_sources
+        if s.scalar(select(Dnc.number).where(Dnc.source == src).limit(1)) is None
+    ]
 
 
 def histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[Past]]:
@@ -60,13 +68,17 @@ def histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[Past]]:
     ids = list(contact_ids)
     if not ids:
         return out
-    rows = s.execute(select(Attempt.contact_id, Attempt.created_at, Attempt.outcome).where(Attempt.contact_id.in_(ids)))
+    rows = s.execute(
+        select(Attempt.contact_id, Attempt.created_at, Attempt.outcome).where(Attempt.contact_id.in_(ids))
+    )
     for contact_id, at, outcome in rows:
         out[contact_id].append(Past(at, outcome in CONVERSATION))
     return out
 
 
-def view(contact: Contact, number: str | None, history: list[Past], not_before: datetime | None = None) -> ContactView:
+def view(
+    contact: Contact, number: str | None, history: list[Past], not_before: datetime | None = None
+) -> ContactView:
     return ContactView(contact.timezone, number, contact.fields or {}, history, not_before)
 
 
@@ -96,7 +108,9 @@ def park(contact: Contact, verdict: Verdict) -> None:
         log.debug("contact %s not due until %s: %s", contact.id, verdict.next_at, verdict.reasons[-1].text)
 
 
-def after_ending(schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past]) -> None:
+def after_ending(
+    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past]
+) -> None:
     """After the repository's retry rules: the next round for a settled contact, and the retry
     time moved to when the schedule allows it. `history`: the contact's attempts, this one too."""
     if contact.disposition in (Disposition.REACHED, Disposition.EXHAUSTED) and schedule.recurrence.has_rounds:
