@@ -9,6 +9,7 @@ window (they are parked: next_attempt_at moves to their window's opening).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def main() -> None:
         empty.append(time.perf_counter() - t0)
     print(f"claim with every contact parked (nothing due): {ms(empty)}")
     engine.dispose()
+    shutil.rmtree(work)  # the CSV, and the database unless --db named it
 
 
 if __name__ == "__main__":
