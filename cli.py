@@ -39,6 +39,10 @@ from dialer.sandbox.demo import run_demo
 from dialer.sandbox.instance import Sandbox
 from dialer import campaigns, reports, views
 from dialer.campaign_file import CampaignFileError, load_campaign_file
+from dialer.dnc_import import import_dnc
+from dialer.schedule_report import NO_SCHEDULE, NotFound, explain_contact, find_contacts, preview
+from dialer.storage.scheduling import schedule_for
+from scheduler.windows import ScheduleError
 
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
@@ -75,12 +79,16 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 
 
 @contextlib.contextmanager
-def _session(url: str | None) -> Iterator[Session]:
-    """A session on the dialer's database; the engine is disposed on the way out."""
+def _session(url: str | None, write: bool = False) -> Iterator[Session]:
+    """A session on the dialer's database (a transaction if `write`); a CampaignError becomes one
+    clear line and exit 1; the engine is disposed on the way out."""
     engine = db.make_engine(url or database_url())
     try:
-        with db.session_factory(engine)() as session:
+        factory = db.session_factory(engine)
+        with factory.begin() if write else factory() as session:
             yield session
+    except campaigns.CampaignError as exc:
+        _fail(str(exc))
     finally:
         engine.dispose()
 
@@ -399,20 +407,6 @@ def agi_serve(
 CampaignArg = Annotated[str, typer.Argument(help="Campaign name.")]
 
 
-@contextlib.contextmanager
-def _session(url: str | None, write: bool = False):  # type: ignore[no-untyped-def]
-    """A session on the database; a CampaignError becomes one clear line and exit 1."""
-    engine = db.make_engine(url or database_url())
-    try:
-        factory = db.session_factory(engine)
-        with factory.begin() if write else factory() as session:
-            yield session
-    except campaigns.CampaignError as exc:
-        _fail(str(exc))
-    finally:
-        engine.dispose()
-
-
 @campaign_app.command("create")
 def campaign_create(
     file: Annotated[Path, typer.Option("--file", "-f", help="campaign.toml (see examples/campaign.toml).")],
@@ -520,6 +514,95 @@ def status(
         pass
     finally:
         engine.dispose()
+
+
+# -- scheduling and compliance: explain, campaign preview, dnc import ----------------------------
+dnc_app = typer.Typer(help="The do-not-call list, checked at dial time by every campaign.", no_args_is_help=True)
+app.add_typer(dnc_app, name="dnc")
+AtOpt = Annotated[str | None, typer.Option("--at", help="Pretend it is this time (ISO 8601, UTC if no offset).")]
+
+
+def _at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--at {text!r}: not an ISO 8601 time such as 2026-11-24T09:30")
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+@app.command("explain")
+def explain_cmd(
+    contact: Annotated[str, typer.Argument(help="The contact's id from the import, or one of its numbers (+E.164).")],
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign name, if the id is in several.")] = None,
+    at: AtOpt = None,
+    url: DbUrlOpt = None,
+) -> None:
+    """Why the contact is or is not due now, and when it next will be."""
+    now = _at(at)
+    with _session(url) as session:
+        try:
+            texts = [explain_contact(session, c, now) for c in find_contacts(session, contact, campaign)]
+        except (NotFound, ScheduleError) as exc:
+            _fail(str(exc))
+    console.print("\n\n".join("\n".join(lines) for lines in texts), highlight=False)
+
+
+@campaign_app.command("preview")
+def campaign_preview(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    hours: Annotated[int, typer.Option("--hours", min=1, max=24 * 31, help="How many hours ahead.")] = 24,
+    at: AtOpt = None,
+    url: DbUrlOpt = None,
+) -> None:
+    """Dry run of the next hours: how many first calls fall due when, and who is blocked by what."""
+    now = _at(at)
+    with _session(url) as session:
+        found = session.scalars(select(Campaign).where(Campaign.name == campaign)).one_or_none()
+        if found is None:
+            _fail(f"unknown campaign {campaign!r}")
+        try:
+            result = preview(session, found, now, hours)
+            zone = (schedule_for(found) or NO_SCHEDULE).default_zones[0]
+        except ScheduleError as exc:
+            _fail(str(exc))
+    console.print(f"campaign {result.campaign}: {result.pending} pending contacts\nschedule: {result.schedule}\n"
+                  f"next {hours} h from {now:%Y-%m-%d %H:%M} UTC: {result.due} calls due ({result.due_now} now); "
+                  f"the pacing allows {result.calls_per_hour:g} calls an hour", highlight=False)  # fmt: skip
+    table = Table(title="contacts falling due, by hour")
+    for col in ("hour (UTC)", f"local ({zone.key})", "contacts"):
+        table.add_column(col)
+    for hour, count in sorted(result.per_hour.items()):
+        table.add_row(f"{hour:%a %m-%d %H:00}", f"{hour.astimezone(zone):%a %H:%M}", str(count))
+    if result.per_hour:
+        console.print(table)
+    for code, count in result.blocked.most_common():
+        console.print(f"blocked by {code}: {count} (e.g. {result.examples[code]})", highlight=False)
+
+
+@dnc_app.command("import")
+def dnc_import(
+    file: Annotated[Path, typer.Argument(help="One number a line, or a CSV with a number column.", exists=True, dir_okay=False)],
+    source: Annotated[str, typer.Option("--source", help="List name, e.g. registro-no-llame.")],
+    region: Annotated[str, typer.Option("--region", help="Region for numbers written without +country.")] = "ES",
+    strict: Annotated[bool, typer.Option("--strict", help="Any rejected line rejects the whole file.")] = False,
+    url: DbUrlOpt = None,
+) -> None:
+    """Add numbers to the do-not-call list; every rejected line is printed as FILE:LINE: FIELD: REASON."""
+    with _session(url) as session:
+        try:
+            report = import_dnc(session, file, source, region.upper(), strict=strict)
+        except ValueError as exc:
+            _fail(str(exc))
+        session.commit()
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    if strict and report.rejections:
+        console.print(f"lines read {report.rows_read}: nothing imported (--strict), {len(report.rejections)} rejected")
+        raise typer.Exit(1)
+    console.print(f"lines read {report.rows_read} = added {report.added} + already listed {report.already} "
+                  f"+ rejected {len(report.rejections)}", highlight=False)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -83,6 +84,15 @@ def _decode(path: Path) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
+def csv_reader(text: str) -> Any:
+    """A csv reader with the delimiter (, ; or tab) detected from the start of the text."""
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(io.StringIO(text), dialect)
+
+
 def _columns(header: list[str], mapping: Mapping[str, str], path: Path) -> list[str]:
     """The target of every column: a contact attribute, "phone", or "fields.<name>"."""
     targets = []
@@ -111,11 +121,7 @@ def import_contacts(
     """Validate every row and add the accepted ones to the session (the caller commits)."""
     text, encoding = _decode(path)
     report = ImportReport(path=path, encoding=encoding, dry_run=dry_run)
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = csv_reader(text)
     header = next(reader, None)
     if not header:
         raise CsvFileError(f"{path}:1: empty file, expected a header row")

@@ -13,19 +13,14 @@ from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, 
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Dnc, Phone
 from dialer.storage.repository import Repository
-from tests.conftest import fresh_postgres
+from tests.campaigns import storage_url
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'r.db'}"
-    else:
-        url = fresh_postgres(request.getfixturevalue("postgres_server"))
-    db.upgrade(url)
-    engine = db.make_engine(url)
+    engine = db.make_engine(storage_url(request, tmp_path))
     yield Repository(db.session_factory(engine))
     engine.dispose()
 

@@ -167,6 +167,6 @@ class Dnc(Base):
     __tablename__ = "dnc"
 
     number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
-    source: Mapped[str] = mapped_column(String(64))  # list name, "ivr-opt-out", ...
+    source: Mapped[str] = mapped_column(String(64), index=True)  # list name, "ivr-opt-out", ...
     reason: Mapped[str | None] = mapped_column(Text)
     added_at: Mapped[datetime]

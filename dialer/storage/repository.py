@@ -10,14 +10,18 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+from dialer.storage.scheduling import Gate, after_ending, histories, missing_dnc_lists, schedule_for
+from scheduler.caps import Past
+from scheduler.windows import ScheduleError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ DEFAULT_RETRIES: dict[str, Any] = {
         "unknown": 600,
     },
 }
+SCREEN = 200  # contacts a scheduled campaign's claim looks at, at least, per round
 REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED}
 
 
@@ -89,6 +94,31 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[tuple[Contact]]]:
+    """The next due contacts, in due order: never tried first, then by next_attempt_at. Two index
+    range scans on (campaign_id, disposition, next_attempt_at): with an OR, SQLite would walk
+    every parked contact of the campaign before finding that none is due."""
+    base = (
+        select(Contact)
+        .where(Contact.campaign_id == campaign_id, Contact.disposition == Disposition.PENDING,
+               Contact.live_attempt_id.is_(None))  # fmt: skip
+        .limit(limit)
+        .options(selectinload(Contact.phones))
+    )
+    return [
+        base.where(Contact.next_attempt_at.is_(None)).order_by(Contact.id),
+        base.where(Contact.next_attempt_at <= now).order_by(Contact.next_attempt_at, Contact.id),
+    ]
+
+
+def due_contacts(s: Session, campaign_id: int, now: datetime, limit: int) -> list[Contact]:
+    found: list[Contact] = []
+    for query in due_queries(campaign_id, now, limit):
+        if len(found) < limit:
+            found.extend(s.scalars(query.limit(limit - len(found))))
+    return found
+
+
 def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
     """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
     phones = list(contact.phones)
@@ -102,9 +132,10 @@ def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
 class Repository:
     """`node` names this dialer host: its attempts carry it and its resync sees only them."""
 
-    def __init__(self, sessions: sessionmaker[Session], node: str = "") -> None:
+    def __init__(self, sessions: sessionmaker[Session], node: str = "", clock: Callable[[], datetime] = now_utc) -> None:
         self.sessions = sessions
         self.node = node
+        self.clock = clock  # tests inject one; the claim's `now` argument wins over it
 
     # -- campaigns --------------------------------------------------------------------
     def active_campaigns(self) -> list[Campaign]:
@@ -166,35 +197,40 @@ class Repository:
 
     def claim(self, campaign_id: int, limit: int, now: datetime | None = None) -> list[Plan]:
         """Commit attempts for up to `limit` due contacts (one transaction), in due order."""
-        now = now or now_utc()
+        now = now or self.clock()
         plans: list[Plan] = []
         with self.sessions.begin() as s:
+            campaign = s.get(Campaign, campaign_id)
+            schedule = schedule_for(campaign) if campaign is not None else None
+            if schedule is not None and (missing := missing_dnc_lists(s, schedule)):
+                log.warning("campaign %s: policy %s needs the DNC list %s loaded (dialer dnc import FILE "
+                            "--source %s): not dialling", campaign_id, schedule.policy.name, missing[0], missing[0])
+                return []
             for _ in range(5):  # contacts skipped (DNC, taken by another host) leave room: look again
                 want = limit - len(plans)
                 if want <= 0:
                     break
-                contacts = list(
-                    s.scalars(
-                        select(Contact)
-                        .where(
-                            Contact.campaign_id == campaign_id,
-                            Contact.disposition == Disposition.PENDING,
-                            Contact.live_attempt_id.is_(None),
-                            or_(Contact.next_attempt_at.is_(None), Contact.next_attempt_at <= now),
-                        )
-                        .order_by(Contact.next_attempt_at.asc().nulls_first(), Contact.id)
-                        .limit(want)
-                        .options(selectinload(Contact.phones))
-                    )
-                )
+                # with a schedule, screen at least SCREEN contacts: blocked ones are parked in bulk,
+                # so contacts in other zones behind a closed zone's crowd are reached soon
+                contacts = due_contacts(s, campaign_id, now, max(want, SCREEN) if schedule else want)
                 if not contacts:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                gate = Gate(s, schedule, contacts, now) if schedule is not None else None
+                picks: list[tuple[Contact, Phone]] = []
                 for contact in contacts:
-                    plan = self._claim_one(s, campaign_id, contact, blocked, now)
-                    if plan is not None:
-                        plans.append(plan)
+                    if len(picks) == want:
+                        break  # the rest stay due for the next claim
+                    phone = _pick_phone(contact, blocked)
+                    if phone is None:
+                        contact.disposition = Disposition.SUPPRESSED
+                        log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
+                        continue
+                    if gate is not None and not gate.allows(contact, phone.number):
+                        continue  # not due (window, cap, round): its next_attempt_at moved on
+                    picks.append((contact, phone))
+                plans.extend(self._claim_batch(s, campaign_id, picks, now))
         return plans
 
     def unclaim(self, plans: list[Plan]) -> None:
@@ -213,38 +249,29 @@ class Repository:
                 if attempt is not None and attempt.state == AttemptState.ORIGINATING:
                     s.delete(attempt)
 
-    def _claim_one(
-        self, s: Session, campaign_id: int, contact: Contact, blocked: set[str], now: datetime
-    ) -> Plan | None:
-        phone = _pick_phone(contact, blocked)
-        if phone is None:
-            contact.disposition = Disposition.SUPPRESSED
-            log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
-            return None
-        attempt_id = str(uuid.uuid4())
-        won = s.execute(
-            update(Contact)
-            .where(Contact.id == contact.id, Contact.live_attempt_id.is_(None))
-            .values(live_attempt_id=attempt_id, attempts=Contact.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won != 1:  # another dialer host took this contact first
-            return None
-        s.add(
-            Attempt(
-                id=attempt_id,
-                campaign_id=campaign_id,
-                contact_id=contact.id,
-                phone_id=phone.id,
-                number=phone.number,
-                node=self.node,
-                state=AttemptState.ORIGINATING,
-                created_at=now,
-                originated_at=now,
-                details={},
-            )
-        )
-        return Plan(attempt_id, campaign_id, contact.id, phone.number, contact.external_id)
+    def _claim_batch(self, s: Session, campaign_id: int, picks: list[tuple[Contact, Phone]], now: datetime) -> list[Plan]:
+        """One guarded UPDATE for the batch (a contact another host took first is left out), then
+        one INSERT of the attempts."""
+        if not picks:
+            return []
+        ids = {contact.id: str(uuid.uuid4()) for contact, _ in picks}
+        table = Contact.__table__.c
+        won = set(s.connection().execute(
+            update(Contact.__table__)
+            .where(table.id.in_(list(ids)), table.live_attempt_id.is_(None))
+            .values(live_attempt_id=case(ids, value=table.id), attempts=table.attempts + 1)
+            .returning(table.id)
+        ).scalars())  # fmt: skip
+        attempts = [
+            Attempt(id=ids[contact.id], campaign_id=campaign_id, contact_id=contact.id, phone_id=phone.id,
+                    number=phone.number, node=self.node, state=AttemptState.ORIGINATING, created_at=now,
+                    originated_at=now, details={})  # fmt: skip
+            for contact, phone in picks
+            if contact.id in won
+        ]
+        s.add_all(attempts)
+        external = {contact.id: contact.external_id for contact, _ in picks}
+        return [Plan(a.id, campaign_id, a.contact_id, a.number, external[a.contact_id]) for a in attempts]
 
     # -- recording --------------------------------------------------------------------
     def mark_answered(self, attempt_id: str) -> None:
@@ -252,7 +279,7 @@ class Repository:
             attempt = s.get(Attempt, attempt_id)
             if attempt is not None and attempt.state != AttemptState.ENDED:
                 attempt.state = AttemptState.ANSWERED
-                attempt.answered_at = now_utc()
+                attempt.answered_at = self.clock()
 
     def finish(self, attempt_id: str, **result: Any) -> None:
         """End one attempt; see finish_many."""
@@ -260,7 +287,7 @@ class Repository:
 
     def finish_many(self, endings: list[Ending]) -> None:
         """End attempts (each once) in one transaction and decide every contact's next step."""
-        now = now_utc()
+        now = self.clock()
         with self.sessions.begin() as s:
             ids = [e.attempt_id for e in endings]
             attempts = {a.id: a for a in s.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
@@ -272,6 +299,7 @@ class Repository:
                 )
             }
             campaigns: dict[int, Campaign] = {}
+            ended: list[tuple[Ending, Attempt]] = []
             for e in endings:
                 attempt = attempts.get(e.attempt_id)
                 if attempt is None or attempt.state == AttemptState.ENDED:
@@ -282,18 +310,42 @@ class Repository:
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
                 attempt.details = {**attempt.details, **(e.details or {})}
                 add_events(s, attempt.id, e.events)
-                contact = contacts[attempt.contact_id]
                 campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
                 assert campaign is not None
                 campaigns[campaign.id] = campaign
+                ended.append((e, attempt))
+            past = histories(s, {a.contact_id for _, a in ended}) if any(
+                self._caps_in(c) for c in campaigns.values()) else {}  # fmt: skip
+            for e, attempt in ended:
+                contact, campaign = contacts[attempt.contact_id], campaigns[attempt.campaign_id]
                 if contact.live_attempt_id == attempt.id:
                     contact.live_attempt_id = None
-                self._next_step(s, campaign, contact, attempt, now)
+                self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
 
     @staticmethod
-    def _next_step(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+    def _caps_in(campaign: Campaign) -> bool:
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError:
+            return False
+        return schedule is not None and schedule.caps.any
+
+    @classmethod
+    def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime,
+                   history: list[Past]) -> None:  # fmt: skip
+        cls._retry_rules(s, campaign, contact, attempt, now)
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError as exc:  # the ending is recorded all the same; claims refuse to dial
+            log.error("%s", exc)
+            return
+        if schedule is not None and attempt.outcome != Outcome.OPTED_OUT:
+            after_ending(schedule, contact, attempt, now, history)
+
+    @staticmethod
+    def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
         if attempt.outcome == Outcome.OPTED_OUT:
             contact.disposition = Disposition.SUPPRESSED
             if s.get(Dnc, attempt.number) is None:

@@ -1,0 +1,130 @@
+"""The scheduler inside the repository's transactions: which claimed contacts are due now, where a
+blocked contact's next_attempt_at goes, and the next round after a contact is settled.
+
+The scheduler itself (scheduler/) is pure; this module feeds it rows. A contact blocked by a
+window, a cap or a round gets next_attempt_at = when it next becomes due, so the indexed due
+query (campaign_id, disposition, next_attempt_at) skips it until then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialer.domain import Disposition, Outcome
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc
+from scheduler.caps import Past
+from scheduler.due import ContactView, Verdict, evaluate
+from scheduler.policy import Schedule, parse_schedule
+from scheduler.windows import ScheduleError
+from scheduler.zones import contact_zones
+
+log = logging.getLogger(__name__)
+# a person spoke with the IVR: what "conversation" means for a quiet period
+CONVERSATION = {
+    Outcome.ANSWERED,
+    Outcome.TRANSFERRED,
+    Outcome.HUNG_UP_EARLY,
+    Outcome.IDENTITY_FAILED,
+    Outcome.OPTED_OUT,
+}
+_cache: dict[tuple[int, str, str], Schedule | None] = {}
+
+
+def schedule_for(campaign: Campaign) -> Schedule | None:
+    """The campaign's parsed schedule (cached by its settings), None if it has none."""
+    raw = campaign.settings.get("schedule")
+    if raw is None:
+        return None
+    key = (campaign.id, json.dumps(raw, sort_keys=True, default=str), campaign.default_region)
+    if key not in _cache:
+        if len(_cache) > 256:
+            _cache.clear()
+        try:
+            _cache[key] = parse_schedule(campaign.settings, campaign.default_region)
+        except ScheduleError as exc:
+            raise ScheduleError(f"campaign {campaign.name}: settings.{exc}") from None
+    return _cache[key]
+
+
+def missing_dnc_lists(s: Session, schedule: Schedule) -> list[str]:
+    """DNC sources the policy needs that have no number loaded (it must not dial without them)."""
+    return [
+        src
+        for src in schedule.dnc_sources
+        if s.scalar(select(Dnc.number).where(Dnc.source == src).limit(1)) is None
+    ]
+
+
+def histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[Past]]:
+    """Every attempt of these contacts, as the caps see them (one indexed query)."""
+    out: dict[int, list[Past]] = defaultdict(list)
+    ids = list(contact_ids)
+    if not ids:
+        return out
+    rows = s.execute(
+        select(Attempt.contact_id, Attempt.created_at, Attempt.outcome).where(Attempt.contact_id.in_(ids))
+    )
+    for contact_id, at, outcome in rows:
+        out[contact_id].append(Past(at, outcome in CONVERSATION))
+    return out
+
+
+def view(
+    contact: Contact, number: str | None, history: list[Past], not_before: datetime | None = None
+) -> ContactView:
+    return ContactView(contact.timezone, number, contact.fields or {}, history, not_before)
+
+
+class Gate:
+    """Screens one batch of contacts found by the due query."""
+
+    def __init__(self, s: Session, schedule: Schedule, contacts: list[Contact], now: datetime) -> None:
+        self.schedule, self.now = schedule, now
+        self.history = histories(s, [c.id for c in contacts]) if schedule.caps.any else {}
+
+    def allows(self, contact: Contact, number: str) -> bool:
+        """True if due now; otherwise moves next_attempt_at (or settles the contact) and says no."""
+        verdict = evaluate(self.schedule, view(contact, number, self.history.get(contact.id, [])), self.now)
+        if verdict.due:
+            return True
+        park(contact, verdict)
+        return False
+
+
+def park(contact: Contact, verdict: Verdict) -> None:
+    """Put a blocked contact aside until it is next due; with no next time, it is exhausted."""
+    if verdict.next_at is None:
+        contact.disposition = Disposition.EXHAUSTED
+        log.info("contact %s exhausted: %s", contact.id, "; ".join(r.text for r in verdict.reasons))
+    else:
+        contact.next_attempt_at = verdict.next_at
+        log.debug("contact %s not due until %s: %s", contact.id, verdict.next_at, verdict.reasons[-1].text)
+
+
+def after_ending(
+    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past]
+) -> None:
+    """After the repository's retry rules: the next round for a settled contact, and the retry
+    time moved to when the schedule allows it. `history`: the contact's attempts, this one too."""
+    if contact.disposition in (Disposition.REACHED, Disposition.EXHAUSTED) and schedule.recurrence.has_rounds:
+        zones = contact_zones(contact.timezone, attempt.number, schedule.default_zones)
+        today = now.astimezone(zones.first).date()
+        nxt = schedule.recurrence.next_day(today + timedelta(days=1), contact.fields or {})
+        if nxt is None:
+            return
+        contact.disposition, contact.attempts, contact.next_phone = Disposition.PENDING, 0, 0
+        contact.next_attempt_at = datetime.combine(nxt, time(0), tzinfo=zones.first)
+        log.info("contact %s: round over, next round on %s", contact.id, nxt)
+    if contact.disposition != Disposition.PENDING:
+        return
+    phones = list(contact.phones)
+    number = phones[contact.next_phone % len(phones)].number if phones else None
+    verdict = evaluate(schedule, view(contact, number, history, contact.next_attempt_at), now)
+    park(contact, verdict)
