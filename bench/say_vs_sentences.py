@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 import wave
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,17 +52,21 @@ from prompts.speech import say_amount, say_date  # noqa: E402
 SENTENCE = ("Registramos un saldo pendiente de doce mil quinientos pesos por la factura de gas, "
             "con vencimiento el veinte de noviembre.")  # fmt: skip
 SEGMENTS = ["Registramos un saldo pendiente de", "pesos por", "la factura de gas", "con vencimiento"]
-# What replaces the collections flow's two personal prompts when segments are used: the debt
-# message around the amount and the date, and the machine message around the name (which no
-# Say* application can say: SayAlpha would spell it).
+# What replaces the collections flow's three personal prompts when segments are used: the debt
+# message around the amount and the date; the identity question and the machine message around
+# the name (which no Say* application can say: SayAlpha would spell it).
 FIXED_SEGMENTS = SEGMENTS + ["Este es un mensaje de Servicios del Sur para",
-                             "Por favor, comuníquese con nosotros a la brevedad. Gracias."]  # fmt: skip
+                             "Por favor, comuníquese con nosotros a la brevedad. Gracias.",
+                             "Esta es una llamada para", "Si usted es", "presione uno."]  # fmt: skip
 AMOUNT = 12500
 DUE = date(2026, 11, 20)
-NAMES = ["Ana Pérez", "José Muñoz", "Lucía Gómez", "Carlos Díaz", "Marta Ruiz", "Pedro Sáenz"]
+FIRST = ["Ana", "José", "Lucía", "Carlos", "Marta", "Pedro", "Sofía", "Jorge", "Elena", "Raúl"]
+LAST = ["Pérez", "Muñoz", "Gómez", "Díaz", "Ruiz", "Sáenz", "Torres", "Vega", "Castro", "Rojas"]
+NAMES = [f"{first} {last}" for last in LAST for first in FIRST]  # 100 different contacts
 SETTINGS = {"company": "Servicios del Sur", "currency": "ARS"}
 DATE_FORMATS = {"es": "'digits/es-el' d 'digits/es-de' B", "en": "B d", "pl": "d B"}
 PLAYING = re.compile(r"<(?P<chan>[^>]+)> Playing '(?P<file>[^']+)' \(language '(?P<lang>[^']+)'\)")
+UNABLE = re.compile(r"Unable to open (?P<file>\S+) ")
 
 
 # -- 1. preparation -------------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class CallRun:
     walls: list[float] = field(default_factory=list)
     files: list[int] = field(default_factory=list)
     gaps: list[float] = field(default_factory=list)
+    pauses: list[float] = field(default_factory=list)  # silence at the joins, inside the files
     failed: int = 0
 
 
@@ -125,6 +132,22 @@ def cpu_seconds(pid: int) -> float:
 def audio_seconds(path: Path) -> float:
     with wave.open(str(path)) as w:
         return w.getnframes() / w.getframerate()
+
+
+def edge_silence(path: Path, threshold: int = 300) -> tuple[float, float]:
+    """Seconds of near-silence (|sample| < threshold) at the start and at the end of a 16-bit WAV."""
+    with wave.open(str(path)) as w:
+        rate, samples = w.getframerate(), array("h", w.readframes(w.getnframes()))
+    loud = [i for i, v in enumerate(samples) if abs(v) >= threshold]
+    if not loud:
+        return len(samples) / rate, 0.0
+    return loud[0] / rate, (len(samples) - 1 - loud[-1]) / rate
+
+
+def join_silence(paths: list[Path]) -> float:
+    """Silence a listener hears where one file ends and the next begins (inside the files)."""
+    edges = [edge_silence(p) for p in paths]
+    return sum(edges[i][1] + edges[i + 1][0] for i in range(len(edges) - 1))
 
 
 def chroot_path(sandbox: Sandbox, inner: str) -> Path:
@@ -153,8 +176,9 @@ def sound_path(sandbox: Sandbox, name: str, lang: str) -> tuple[Path | None, str
         found = sorted(Path(stem).parent.glob(Path(stem).name + ".*"))
         return (found[0], "own") if found else (None, "missing")
     for where in (lang, "", "en"):
-        directory = chroot_path(sandbox, f"/usr/share/asterisk/sounds/{where}/{stem}".replace("//", "/")).parent
-        found = sorted(directory.glob(Path(stem).name + ".wav")) or sorted(directory.glob(Path(stem).name + ".*"))
+        inner = f"/usr/share/asterisk/sounds/{where}/{stem}".replace("//", "/")
+        directory, base = chroot_path(sandbox, inner).parent, Path(stem).name
+        found = sorted(directory.glob(base + ".wav")) or sorted(directory.glob(base + ".*"))
         if found:
             return found[0], where or "sounds/"
     return None, "missing"
@@ -171,6 +195,10 @@ def played(log: Path, offset: int) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def ours(event: Any, call_id: str) -> bool:
+    return bool(event.get("UserEvent") == "BenchSay" and event.get("Id") == call_id)
+
+
 async def one_call(ami: AmiClient, exten: str, variables: dict[str, str]) -> dict[str, str]:
     """Originate Local/<exten>@sim-bench-say and return its BenchSay marks (start, end)."""
     call_id = str(uuid.uuid4())
@@ -182,7 +210,7 @@ async def one_call(ami: AmiClient, exten: str, variables: dict[str, str]) -> dic
         if resp.get("Response") != "Success":
             return {"failed": str(resp.get("Reason"))}
         while "hangup" not in marks:
-            event = await stream.wait_for(lambda e: e.get("UserEvent") == "BenchSay" and e.get("Id") == call_id, 60)
+            event = await stream.wait_for(lambda e: ours(e, call_id), 60)
             marks[str(event.get("Mark"))] = str(event.get("T"))
             marks.setdefault("channel", str(event.get("Channel")))
     return marks if "end" in marks else {"failed": "no end of playback", **marks}
@@ -207,7 +235,8 @@ async def call_runs(sandbox: Sandbox, calls: int, parallel: int, files: dict[str
 
             offset = log.stat().st_size
             cpu = cpu_seconds(pid)
-            results = await asyncio.wait_for(asyncio.gather(*(limited() for _ in range(calls))), calls * 30 + 60)
+            batch = asyncio.gather(*(limited() for _ in range(calls)))
+            results = await asyncio.wait_for(batch, calls * 30 + 60)
             await asyncio.sleep(1.0)  # hang-ups and the log catch up
             run.cpu_s = cpu_seconds(pid) - cpu
             by_channel = played(log, offset)
@@ -217,8 +246,9 @@ async def call_runs(sandbox: Sandbox, calls: int, parallel: int, files: dict[str
                     continue
                 wall = float(marks["end"]) - float(marks["start"])
                 opened = by_channel.get(marks["channel"], [])
-                audio = sum(audio_seconds(p) for name, lang in opened
-                            if (p := sound_path(sandbox, name, lang)[0]) is not None)  # fmt: skip
+                paths = [p for name, lang in opened if (p := sound_path(sandbox, name, lang)[0]) is not None]
+                audio = sum(audio_seconds(p) for p in paths)
+                run.pauses.append(join_silence(paths))
                 run.walls.append(wall)
                 run.files.append(len(opened))
                 run.gaps.append(wall - audio)
@@ -237,6 +267,19 @@ SAY_CASES = [  # (language, number, gender, what a native speaker says with the 
 ]
 
 
+def said(sandbox: Sandbox, log: Path, offset: int, lang: str) -> list[tuple[str, str]]:
+    """Files played or missing since `offset` (one call at a time): [(file, where it was found)]."""
+    out = []
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        for line in fh.read().decode(errors="replace").splitlines():
+            if m := PLAYING.search(line):
+                out.append((m["file"], sound_path(sandbox, m["file"], lang)[1]))
+            elif m := UNABLE.search(line):
+                out.append((m["file"], "missing"))
+    return out
+
+
 async def transcripts(sandbox: Sandbox) -> list[tuple[str, int, str, str, list[tuple[str, str]]]]:
     log = sandbox.host_path(sandbox.inner_var) / "log" / "messages.log"
     day = str(int(datetime(DUE.year, DUE.month, DUE.day, 12, tzinfo=UTC).timestamp()))
@@ -247,8 +290,7 @@ async def transcripts(sandbox: Sandbox) -> list[tuple[str, int, str, str, list[t
             marks = await one_call(ami, "say", {"LANG": lang, "AMOUNT": str(number), "GENDER": gender,
                                                 "DAY": day, "DATEFMT": DATE_FORMATS[lang]})  # fmt: skip
             await asyncio.sleep(0.5)
-            files = played(log, offset).get(marks.get("channel", ""), [])
-            out.append((lang, number, gender, native, [(n, sound_path(sandbox, n, lg)[1]) for n, lg in files]))
+            out.append((lang, number, gender, native, said(sandbox, log, offset, lang)))
     return out
 
 
@@ -277,9 +319,11 @@ def main() -> None:
     n, cores = args.contacts, os.cpu_count() or 1
     sent, seg = prep["sentences"], prep["segments"]
     empty = runs["empty"].cpu_s / args.calls
-    print(f"1. Preparation (fresh cache, {cores} render threads; 10,000 contacts extrapolated linearly from {n})")
+    print(f"1. Preparation (fresh cache, {cores} render threads; "
+          f"10,000 contacts extrapolated linearly from {n})")  # fmt: skip
     print(f"   sentences: {sent['files']:.0f} files for {n} contacts in {sent['seconds']:.1f} s")
-    print(f"   segments:  {seg['files']:.0f} files once in {seg['seconds']:.2f} s (Say* sounds ship with Asterisk)")
+    print(f"   segments:  {seg['files']:.0f} files once in {seg['seconds']:.2f} s "
+          "(Say* sounds ship with Asterisk)")  # fmt: skip
     print(f"\n2. Call time: {args.calls} calls per approach, {args.parallel} at a time, Spanish channel")
     for run in runs.values():
         print(f"   {run.mode:9s} Asterisk CPU {run.cpu_s:.2f} s / {args.calls} calls, failed {run.failed}")
@@ -304,7 +348,8 @@ def main() -> None:
     gaps = {m: median(runs[m].gaps) for m in ("sentence", "segments")}
     opened = {m: median([float(x) for x in runs[m].files]) for m in ("sentence", "segments")}
     net = {m: (runs[m].cpu_s / args.calls - empty) * 1000 for m in ("sentence", "segments")}
-    langs = {"sentence": "es en pl", "segments": " ".join(lang for lang, right in ok.items() if right) or "none"}
+    right_langs = " ".join(lang for lang, right in ok.items() if right) or "none"
+    langs = {"sentence": "es en pl", "segments": right_langs}
     row = "   {:34s} {:>16s} {:>16s}"
     print("\nComparison")
     print(row.format("", "whole sentences", "segments + Say*"))
@@ -315,7 +360,11 @@ def main() -> None:
     print(row.format("Asterisk CPU per call (ms, net)", f"{net['sentence']:.2f}", f"{net['segments']:.2f}"))
     print(row.format("playback wall time (s, median)", f"{wall['sentence']:.2f}", f"{wall['segments']:.2f}"))
     print(row.format("files opened per call", f"{opened['sentence']:.0f}", f"{opened['segments']:.0f}"))
-    print(row.format("silence between files (s, median)", f"{gaps['sentence']:.3f}", f"{gaps['segments']:.3f}"))
+    print(row.format("Asterisk's gap between files (s)", f"{gaps['sentence']:.3f}",
+                     f"{gaps['segments']:.3f}"))  # fmt: skip
+    pauses = {m: median(runs[m].pauses) for m in ("sentence", "segments")}
+    print(row.format("silence at the joins, in files (s)", f"{pauses['sentence']:.2f}",
+                     f"{pauses['segments']:.2f}"))  # fmt: skip
     print(row.format("languages said right", langs["sentence"], langs["segments"]))
     print(f"   (CPU net of a call that plays nothing: {empty * 1000:.2f} ms per call)")
 
