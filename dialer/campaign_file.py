@@ -21,6 +21,8 @@ from dialer.calls import AMD_ARGS
 from dialer.domain import DialResult, Outcome
 from dialer.ivr.flow import FlowError, builtin_names, load_file
 from prompts.templates import builtin
+from scheduler.policy import parse_schedule
+from scheduler.windows import ScheduleError
 from dialer.toml_lines import KeyPath, dotted, key_lines, line_of
 
 LANGUAGES = ("es", "en", "pl")
@@ -28,7 +30,7 @@ TTS_BACKENDS = ("espeak-ng", "gtts")
 COST_TYPES = ("mobile", "local", "long_distance")
 RESULTS = {r.value for r in DialResult} | {o.value for o in Outcome}
 # Settings read by other modules (IVR flows, scheduler): checked to be tables or arrays of tables.
-PASS_THROUGH = ("schedule", "caps", "dnc")
+PASS_THROUGH = ("schedule",)  # checked by the scheduler's own parser (below)
 
 
 class CampaignFileError(ValueError):
@@ -279,6 +281,12 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
             SCALARS[key](c, (key,), value)
         elif not (isinstance(value, dict) or isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             c.error((key,), f"expected a table or an array of tables, got {_toml_type(value)} {value!r}")
+    if isinstance(settings.get("schedule"), dict) and isinstance(doc.get("default_region"), str):
+        try:  # the scheduler's own checks, so a bad schedule is refused here, not at every claim
+            parse_schedule(settings, doc["default_region"])
+        except ScheduleError as exc:
+            where, _, reason = str(exc).partition(": ")
+            c.error(tuple(where.split(".")), reason or str(exc))
     if c.errors:
         raise CampaignFileError(c.errors)
     return CampaignSpec(

@@ -41,9 +41,9 @@ def test_the_example_file_is_a_valid_campaign() -> None:
 
 
 def test_defaults_and_pass_through_tables() -> None:
-    spec = parse_campaign(GOOD + "[schedule]\nwhatever = [1, 'two']\n[[caps]]\nq = 'x'\n", "c.toml")
+    spec = parse_campaign(GOOD + "[schedule]\ntimezone = 'Europe/Madrid'\n", "c.toml")
     assert (spec.max_concurrent, spec.calls_per_second, spec.ring_timeout_s, spec.caller_id) == (5, 1.0, 30, None)
-    assert spec.settings == {"schedule": {"whatever": [1, "two"]}, "caps": [{"q": "x"}]}
+    assert spec.settings == {"schedule": {"timezone": "Europe/Madrid"}}
 
 
 def test_every_error_at_once_with_file_line_and_key() -> None:
@@ -75,10 +75,10 @@ def test_every_error_at_once_with_file_line_and_key() -> None:
         "c.toml:7: calls_per_second: 0 must be greater than 0",
         "c.toml:8: colour: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
         "trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
-        "prompts, amd, transfer, tts, company, currency, flow_file, schedule, caps, dnc)",
+        "prompts, amd, transfer, tts, company, currency, flow_file, schedule)",
         "c.toml:9: notes: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
         "trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
-        "prompts, amd, transfer, tts, company, currency, flow_file, schedule, caps, dnc)",
+        "prompts, amd, transfer, tts, company, currency, flow_file, schedule)",
         "c.toml:14: retries.max_attempts: 0 is out of range (1..100)",
         "c.toml:15: retries.delay_s.nope: unknown key (expected one of: answered, busy, congestion, failed, "
         "hung_up_early, identity_failed, invalid_number, machine, no_answer, opted_out, transferred, unknown)",
@@ -242,3 +242,9 @@ def test_ivr_settings_are_checked(tmp_path: Path) -> None:
     assert all(e.startswith("c.toml:") for e in errors)
     unknown_flow = errors_of(GOOD.replace('flow = "collections"', 'flow = "teleport"'))
     assert any("flow: 'teleport' is not a built-in flow" in e for e in unknown_flow)
+
+
+def test_a_bad_schedule_is_refused_with_its_line() -> None:
+    text = GOOD + '[schedule]\npolicy = "us-regf"\nwindows = { mon-fri = "09:00-25:00" }\n'
+    (error,) = errors_of(text)
+    assert error.startswith("c.toml:8: schedule.windows") and "25:00" in error
