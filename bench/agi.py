@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.agi_flow import render_prompts  # noqa: E402
 from dialer.ami import AmiClient  # noqa: E402
 from dialer.ami.client import AmiError  # noqa: E402
+from dialer.ami.events import EventStream  # noqa: E402
 from dialer.config import AmiSettings  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402
 
@@ -192,17 +193,18 @@ class Bench:
             await daemon.stats()  # reset its counters
         cpu0 = (daemon.cpu() if daemon else 0.0, cpu_s(self.asterisk_pid))
         t0 = loop.time()
-        with self.ami.events(["UserEvent"], maxsize=100000) as events:
-            tasks = []
-            for i in range(n):
-                await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
-                tasks.append(asyncio.create_task(originate(str(uuid.uuid4()))))
-            deadline = loop.time() + STRAGGLER_S + delay_s
+        offered = asyncio.Event()
+
+        async def collect(events: EventStream) -> None:
+            """BenchDone reports, timed as they arrive, until every call ended or the deadline."""
+            deadline = math.inf
             while len(ended) < n and loop.time() < deadline:
+                if offered.is_set() and deadline == math.inf:
+                    deadline = loop.time() + STRAGGLER_S + delay_s
                 try:
-                    event = await events.get(max(0.01, deadline - loop.time()))
+                    event = await events.get(min(1.0, max(0.01, deadline - loop.time())))
                 except TimeoutError:
-                    break
+                    continue
                 uid = str(event.get("Uniqueid", ""))
                 if event.get("UserEvent") != "BenchDone" or uid not in started or uid in ended:
                     continue
@@ -210,6 +212,15 @@ class Bench:
                 if event.get("Key") != "1":
                     result.why.append(f"key {event.get('Key')!r} agi {event.get('Agi')}")
                     ended[uid] = -1.0
+
+        with self.ami.events(["UserEvent"], maxsize=100000) as events:
+            collector = asyncio.create_task(collect(events))
+            tasks = []
+            for i in range(n):
+                await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+                tasks.append(asyncio.create_task(originate(str(uuid.uuid4()))))
+            offered.set()
+            await asyncio.wait_for(collector, STRAGGLER_S + delay_s + n / rate + 10)
         t1 = loop.time()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
         result.daemon_cpu_s = (daemon.cpu() if daemon else 0.0) - cpu0[0]
@@ -232,8 +243,10 @@ class Bench:
         print(result.line(), flush=True)
         return result
 
-    async def ramp(self, mode: str, start: float, seconds: float, max_rate: float) -> tuple[Run, Run | None]:
-        """The run at `start`, and the best sustained run (double, then one midpoint)."""
+    async def ramp(self, mode: str, start: float, seconds: float,
+                   max_rate: float) -> tuple[Run, Run | None, float | None]:  # fmt: skip
+        """The run at `start`, the best sustained run (double, then one midpoint), the lowest
+        rate that failed (None: --max-rate was reached first)."""
         daemon = Daemon(mode, self.sandbox.agi_port) if mode != "dialplan" else None
         async with daemon if daemon else _nothing():
             first = await self.run(mode, start, seconds, daemon)
@@ -253,7 +266,7 @@ class Bench:
                     rate = math.sqrt(best.rate * bad)
                 else:
                     rate = rate * 2 if best is not None else rate / 2
-        return first, best
+        return first, best, bad
 
     async def sessions(self, n: int, rate: float) -> tuple[Run, dict[str, Any], float]:
         """n calls held in one FastAGI daemon at once; its stats and its RSS before the run."""
@@ -284,8 +297,9 @@ async def main_async(args: argparse.Namespace, sandbox: Sandbox, prompts: dict[s
         print(HEADER, flush=True)
         first: dict[str, Run] = {}
         best: dict[str, Run | None] = {}
+        failed: dict[str, float | None] = {}
         for mode in MODES:
-            first[mode], best[mode] = await bench.ramp(mode, args.rate, args.seconds, args.max_rate)
+            first[mode], best[mode], failed[mode] = await bench.ramp(mode, args.rate, args.seconds, args.max_rate)
         hold, stats, base_rss = await bench.sessions(args.sessions, args.hold_rate)
     d, f, p = first["dialplan"], first["fastagi"], first["process"]
     print(f"\nsame rate ({args.rate:g} calls/s offered for {args.seconds:g} s):")
@@ -300,7 +314,8 @@ async def main_async(args: argparse.Namespace, sandbox: Sandbox, prompts: dict[s
     print("highest sustained rate (no errors, >= 90% of the offered calls/s done):")
     for mode in MODES:
         b = best[mode]
-        print(f"  {mode:8} " + (f"{b.rate:.1f} calls/s offered, {b.done_per_s:.1f} done" if b else "none"))
+        limit = f"failed at {failed[mode]:.1f}" if failed[mode] else f"--max-rate {args.max_rate:g} reached, no failure"
+        print(f"  {mode:8} " + (f"{b.rate:.1f} calls/s offered, {b.done_per_s:.1f} done" if b else "none") + f" ({limit})")
     print(f"  fastagi/dialplan {ratio(best['fastagi'], best['dialplan'], 'rate')} (target >= 0.80), "
           f"process/dialplan {ratio(best['process'], best['dialplan'], 'rate')}")  # fmt: skip
     target = "MET" if hold.errors == 0 and stats.get("peak_sessions", 0) >= args.sessions else "NOT MET"
