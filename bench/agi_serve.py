@@ -32,6 +32,7 @@ from dialer.ivr.fastagi import FastAgiServer  # noqa: E402
 
 SCRIPT = ROOT / "agi_scripts" / "dialer_agi.py"
 CHILD_TIMEOUT_S = 120.0
+TICK_S = 0.05
 
 
 class Counting(logging.Handler):
@@ -69,11 +70,13 @@ class Stats:
 
 
 async def ticker(stats: Stats, sessions: object) -> None:
+    """Event loop lag (how late a TICK_S timer fires) and peak sessions; 20 wake-ups a second
+    cost the daemon well under 1% of a core."""
     loop = asyncio.get_running_loop()
     while True:
         t = loop.time()
-        await asyncio.sleep(0.01)
-        stats.lags.append(loop.time() - t - 0.01)
+        await asyncio.sleep(TICK_S)
+        stats.lags.append(loop.time() - t - TICK_S)
         stats.peak = max(stats.peak, sessions())  # type: ignore[operator]
 
 
