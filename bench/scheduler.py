@@ -9,6 +9,7 @@ window (they are parked: next_attempt_at moves to their window's opening).
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import sys
@@ -83,7 +84,8 @@ def main() -> None:
     took = time.perf_counter() - started
     print(
         f"import: {report.imported:,} contacts (rejected {report.rejected}) in {took:.1f} s, "
-        f"{report.imported / took:,.0f} rows/s; database {path.stat().st_size / 1e6:.0f} MB"
+        f"{report.imported / took:,.0f} rows/s; database {path.stat().st_size / 1e6:.0f} MB; "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
     )
 
     with sessions() as s:
