@@ -28,7 +28,6 @@ import time
 import uuid
 import wave
 from array import array
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -287,8 +286,8 @@ async def transcripts(sandbox: Sandbox) -> list[tuple[str, int, str, str, list[t
     async with AmiClient(AmiSettings(port=sandbox.ami_port, action_timeout=60)) as ami:
         for lang, number, gender, native in SAY_CASES:
             offset = log.stat().st_size
-            marks = await one_call(ami, "say", {"LANG": lang, "AMOUNT": str(number), "GENDER": gender,
-                                                "DAY": day, "DATEFMT": DATE_FORMATS[lang]})  # fmt: skip
+            await one_call(ami, "say", {"LANG": lang, "AMOUNT": str(number), "GENDER": gender,
+                                       "DAY": day, "DATEFMT": DATE_FORMATS[lang]})  # fmt: skip
             await asyncio.sleep(0.5)
             out.append((lang, number, gender, native, said(sandbox, log, offset, lang)))
     return out

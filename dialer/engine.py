@@ -126,9 +126,9 @@ class Engine:
             await self.ivr.close(1.0)
         for task in self._calls:
             task.cancel()
-        for task in (self._reconnecting, self._watchdog):
-            if task is not None:
-                task.cancel()
+        for helper in (self._reconnecting, self._watchdog):
+            if helper is not None:
+                helper.cancel()
         if hasattr(self, "_consumer"):
             self._consumer.cancel()
         self.ami.close()

@@ -17,11 +17,16 @@ from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 
 
 class EventRow(Protocol):
-    seq: int
-    at: datetime
-    kind: str
-    name: str
-    value: str | None
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...
 
 
 def call_row(sessions: sessionmaker[Session], attempt_id: str) -> dict[str, Any] | None:

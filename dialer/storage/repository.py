@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, Table, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
@@ -94,7 +94,7 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[tuple[Contact]]]:
+def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[Any]]:
     """The next due contacts, in due order: never tried first, then by next_attempt_at. Two index
     range scans on (campaign_id, disposition, next_attempt_at): with an OR, SQLite would walk
     every parked contact of the campaign before finding that none is due."""
@@ -255,9 +255,10 @@ class Repository:
         if not picks:
             return []
         ids = {contact.id: str(uuid.uuid4()) for contact, _ in picks}
-        table = Contact.__table__.c
+        contact_table = cast(Table, Contact.__table__)
+        table = contact_table.c
         won = set(s.connection().execute(
-            update(Contact.__table__)
+            update(contact_table)
             .where(table.id.in_(list(ids)), table.live_attempt_id.is_(None))
             .values(live_attempt_id=case(ids, value=table.id), attempts=table.attempts + 1)
             .returning(table.id)
