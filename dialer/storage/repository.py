@@ -367,11 +367,8 @@ class Repository:
         key = (attempt.dial_result or attempt.outcome or Outcome.UNKNOWN).value
         limit = rules["max_per_result"].get(key)
         if limit is not None:
-            same = (
-                Attempt.dial_result == attempt.dial_result
-                if attempt.dial_result
-                else Attempt.outcome == attempt.outcome
-            )
+            same = (Attempt.dial_result == attempt.dial_result) if attempt.dial_result else (
+                Attempt.outcome == attempt.outcome)  # fmt: skip
             count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.contact_id == contact.id, same))
             if (count or 0) >= limit:
                 contact.disposition = Disposition.EXHAUSTED
