@@ -91,7 +91,7 @@ def originate_variables(attempt_id: str, flow: str, language: str, settings: dic
                         agi_url: str) -> dict[str, str]:
     """Channel variables of an Originate (asterisk_conf/extensions_dialer.conf reads them)."""
     amd = dict(settings.get("amd") or {})
-    route = "campaign" if settings.get("flow_file") else flow  # the AGI path: see dialer.ivr.flows
+    route = "campaign" if settings.get("flow_file") else flow  # the AGI path: dialer.ivr.flow.CAMPAIGN_ROUTE
     variables = {"DIALER_ATTEMPT": attempt_id, "DIALER_FLOW": route, "DIALER_LANG": language, "DIALER_AGI_URL": agi_url}
     if amd.get("enabled", True) is False:
         variables["DIALER_AMD"] = "no"

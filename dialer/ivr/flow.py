@@ -209,6 +209,14 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
 
 
+CAMPAIGN_ROUTE = "campaign"  # the AGI path of a campaign with its own flow file
+
+
+def routes() -> set[str]:
+    """AGI paths the IVR answers: a built-in flow's name, or `campaign`."""
+    return {*builtin_names(), CAMPAIGN_ROUTE}
+
+
 def load(name_or_path: str) -> Flow:
     """A built-in flow by name (notify, collections, ...) or a flow file by path."""
     if name_or_path in builtin_names():

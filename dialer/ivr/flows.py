@@ -11,15 +11,9 @@ import functools
 
 from dialer.config import database_url
 from dialer.ivr.fastagi import Handler
-from dialer.ivr.flow import builtin_names
+from dialer.ivr.flow import routes
 from dialer.ivr.service import IvrService
 from dialer.storage import db
-
-CAMPAIGN_ROUTE = "campaign"
-
-
-def routes() -> set[str]:
-    return {*builtin_names(), CAMPAIGN_ROUTE}
 
 
 @functools.cache
@@ -28,4 +22,4 @@ def _service() -> IvrService:
 
 
 def handler_for(name: str) -> Handler | None:
-    return _service().handle if name in routes() else None
+    return _service().handle if name in routes() else None  # no database opened for a wrong path

@@ -27,12 +27,10 @@ CHECK_TIMEOUT_S = 120.0  # the prompts check of a large campaign stats every con
 
 class IvrHost:
     def __init__(self, sessions: sessionmaker[Session], listen: AgiSettings, *,
-                 today: Callable[[], date] | None = None,
-                 on_event: Callable[[CallContext, IvrEventRow], None] | None = None) -> None:
+                 today: Callable[[], date] | None = None) -> None:
         self.sessions = sessions
         self.listen = listen
         self.today = today or (lambda: datetime.now(UTC).date())
-        self.on_event = on_event
         self.service: IvrService | None = None
         self.live: LiveEvents | None = None
         self.server: FastAgiServer | None = None
@@ -49,8 +47,6 @@ class IvrHost:
 
     def _on_event(self, ctx: CallContext, row: IvrEventRow) -> None:
         """IVR steps and keys (single keys only: never digits) and transfers to live events."""
-        if self.on_event is not None:
-            self.on_event(ctx, row)
         if self.live is None:
             return
         if row.kind in ("step", "key"):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.calls import CallTracker, encode_details
 from dialer.ivr.agi import AgiHangup
-from dialer.ivr.flow import Flow, FlowError, builtin_names
+from dialer.ivr.flow import Flow, FlowError, routes
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
 from dialer.ivr.runner import CallContext, CallReport, Channel, FlowRunner, IvrEventRow
@@ -43,12 +43,11 @@ class IvrService:
         self.today = today
         self.on_event = on_event
         self._books: dict[tuple[Any, ...], tuple[Flow, PromptBook]] = {}
-        self.sessions_run = 0
 
     def handler_for(self, script: str) -> Handler | None:
         """A built-in flow's name, or `campaign` (a campaign's own flow file), routes here; the
         attempt's campaign says which flow runs."""
-        return self.handle if script in builtin_names() or script == "campaign" else None
+        return self.handle if script in routes() else None
 
     def _prepared(self, ctx: CallContext) -> tuple[Flow, PromptBook]:
         key = (ctx.campaign_id, ctx.flow, ctx.language, json.dumps(ctx.settings, sort_keys=True, default=str))
@@ -58,7 +57,6 @@ class IvrService:
         return self._books[key]
 
     async def handle(self, channel: Channel) -> None:
-        self.sessions_run += 1
         attempt_id = await channel.get_variable("DIALER_ATTEMPT") or ""
         row = await asyncio.wait_for(asyncio.to_thread(call_row, self.sessions, attempt_id), SQL_TIMEOUT_S)
         if row is None:
