@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asterisk.agi import AGI, AGISIGHUPHangup  # noqa: E402  (pyst2)
 
-from dialer.ivr.agi import MAX_LINE, AgiChannel, AgiHangup  # noqa: E402
+from dialer.ivr.agi import MAX_LINE, AgiHangup  # noqa: E402
+from dialer.ivr.agi_channel import AgiChannel  # noqa: E402
 from dialer.ivr.fastagi import Handler, attempt_of  # noqa: E402
 
 log = logging.getLogger("dialer_agi")

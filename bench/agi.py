@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.agi_flow import render_prompts  # noqa: E402
 from dialer.ami import AmiClient  # noqa: E402
-from dialer.ami.client import AmiError  # noqa: E402
+from dialer.ami import AmiError  # noqa: E402
 from dialer.ami.events import EventStream  # noqa: E402
 from dialer.config import AmiSettings  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402

@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from dialer.ivr.agi import AgiChannel
+from dialer.ivr.agi_channel import AgiChannel
 from dialer.ivr.flow import Flow, parse
 from dialer.ivr.prompt_book import PromptBook
-from dialer.ivr.runner import CallContext, FlowRunner, IvrEventRow
+from dialer.ivr.call import CallContext, IvrEventRow
+from dialer.ivr.runner import FlowRunner
 from prompts.cache import PromptCache, playback_name
 
 LANG = "es"

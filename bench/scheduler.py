@@ -22,11 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text, update  # noqa: E402
 
-from dialer.contacts_import import import_contacts  # noqa: E402
+from dialer.campaigns.contacts_import import import_contacts  # noqa: E402
 from dialer.domain import CampaignState, DialResult  # noqa: E402
 from dialer.storage import db  # noqa: E402
 from dialer.storage.models import Campaign, Contact  # noqa: E402
-from dialer.storage.repository import Ending, Repository, due_contacts, due_queries  # noqa: E402
+from dialer.storage.claims import due_contacts, due_queries  # noqa: E402
+from dialer.storage.endings import Ending  # noqa: E402
+from dialer.storage.repository import Repository  # noqa: E402
 
 AREAS = ("212", "312", "310")  # New York, Chicago, Los Angeles
 SCHEDULE = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dialer.ivr.agi import AgiChannel, AgiHangup
+from dialer.ivr.agi import AgiHangup
+from dialer.ivr.agi_channel import AgiChannel
 
 NASTY = 'José "Pepe" O\'Brien \\ 12,5 (x) $[1+1] ${EXTEN} ;|&'
 

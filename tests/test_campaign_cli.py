@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dialer.campaign_file import CampaignFileError, load_campaign_file, parse_campaign
+from dialer.campaigns.files import CampaignFileError, load_campaign_file, parse_campaign
 from dialer.domain import CampaignState
-from dialer.toml_lines import key_lines
+from dialer.campaigns.toml_lines import key_lines
 from tests.campaigns import new_database
 
 ROOT = Path(__file__).resolve().parents[1]

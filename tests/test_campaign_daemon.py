@@ -86,7 +86,7 @@ def test_start_pause_resume_stop_from_the_cli(
 
 
 def campaign_row_id(url: str) -> int:
-    from dialer.campaigns import find
+    from dialer.campaigns.states import find
     from dialer.storage import db
 
     engine = db.make_engine(url)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dialer.contacts_import import CsvFileError, import_contacts
+from dialer.campaigns.contacts_import import CsvFileError, import_contacts
 from dialer.domain import PhoneType
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Phone

@@ -13,7 +13,8 @@ from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import DialResult
 from dialer.engine import Engine
 from dialer.storage import db
-from dialer.storage.repository import Plan, Repository
+from dialer.storage.claims import Plan
+from dialer.storage.repository import Repository
 from tests.campaigns import attempts, make_campaign, new_database
 from tests.fake_ami import FakeAmi
 

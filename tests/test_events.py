@@ -15,7 +15,8 @@ import pytest
 from dialer.config import ConfigError, MqttSettings
 from dialer.domain import Outcome
 from dialer.events import LiveEvents, MqttPublisher, NullSink, mask_number, topic_for
-from dialer.storage.repository import Ending, Plan
+from dialer.storage.claims import Plan
+from dialer.storage.endings import Ending
 from tests.mosquitto import Mosquitto, Subscriber, free_port
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from dialer.domain import CampaignState, DialResult
-from dialer.exports import safe_cell
+from dialer.campaigns.exports import safe_cell
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Phone
 from dialer.storage.repository import Repository

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dialer.ivr.agi_channel import AgiChannel
 from dialer.ivr.agi import (
-    AgiChannel,
     AgiError,
     AgiHangup,
     AgiResult,

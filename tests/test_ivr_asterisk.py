@@ -18,7 +18,7 @@ from sqlalchemy import update
 from dialer.config import EngineSettings
 from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.engine import Engine
-from dialer.ivr.host import IvrHost
+from dialer.engine.ivr_host import IvrHost
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import script, sim_number
 from dialer.storage import db

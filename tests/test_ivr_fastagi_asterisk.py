@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dialer.ami import AmiClient
-from dialer.ivr.agi import AgiChannel, AgiError, AgiHangup
+from dialer.ivr.agi import AgiError, AgiHangup
+from dialer.ivr.agi_channel import AgiChannel
 from dialer.ivr.fastagi import FastAgiServer, Handler
 from dialer.sandbox.instance import Sandbox
 

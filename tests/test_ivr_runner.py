@@ -13,7 +13,9 @@ from dialer.domain import Outcome
 from dialer.ivr.agi import AgiHangup
 from dialer.ivr.flow import FlowError, load, parse
 from dialer.ivr.prompt_book import PromptBook
-from dialer.ivr.runner import CallContext, FlowRunner, resolve_ddmm
+from dialer.ivr.call import CallContext
+from dialer.ivr.capture import resolve_ddmm
+from dialer.ivr.runner import FlowRunner
 
 TODAY = date(2026, 11, 23)
 FIELDS = {"amount": "12500", "due_date": "2026-11-20", "concept": "gas", "doc": "X1234"}

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from dialer.calls import dial_result
+from dialer.engine.tracker import dial_result
 from dialer.domain import DialResult
-from dialer.pacing import Slots, TokenBucket
+from dialer.engine.pacing import Slots, TokenBucket
 
 
 class Clock:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from dialer.recorder import Recorder
-from dialer.storage.repository import Ending
+from dialer.engine.recorder import Recorder
+from dialer.storage.endings import Ending
 
 
 class FlakyRepo:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dialer.costs import NumberClassifier
+from dialer.reports.costs import NumberClassifier
 from dialer.domain import AttemptState, CampaignState, DialResult, Outcome
 from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent, Phone

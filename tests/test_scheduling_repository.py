@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dialer.dnc_import import import_dnc
+from dialer.campaigns.dnc_import import import_dnc
 from dialer.domain import CampaignState, DialResult, Disposition, Outcome
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Phone

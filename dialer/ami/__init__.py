@@ -1,9 +1,9 @@
 """AMI access: the only package that imports panoramisk."""
 
-from dialer.ami.client import (
+from dialer.ami.client import AmiClient
+from dialer.ami.errors import (
     AmiActionError,
     AmiAuthError,
-    AmiClient,
     AmiConnectError,
     AmiDisconnected,
     AmiError,

@@ -23,41 +23,13 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
+from dialer.ami.errors import AmiActionError, AmiAuthError, AmiConnectError, AmiDisconnected, AmiError, AmiTimeout
 from dialer.ami.events import EventStream
 from dialer.config import AmiSettings
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 16 * 1024
-
-
-class AmiError(Exception):
-    """Base of every AMI failure the dialer reports."""
-
-
-class AmiConnectError(AmiError):
-    """Asterisk's manager port cannot be reached."""
-
-
-class AmiAuthError(AmiError):
-    """Asterisk refused the login (wrong user or secret, or a deny/permit rule)."""
-
-
-class AmiTimeout(AmiError):
-    """Asterisk did not answer in time."""
-
-
-class AmiDisconnected(AmiError):
-    """The connection dropped while an action was waiting for its answer."""
-
-
-class AmiActionError(AmiError):
-    """Asterisk answered an action with Response: Error."""
-
-    def __init__(self, action: str, message: str) -> None:
-        super().__init__(f"AMI action {action} failed: {message}")
-        self.action = action
-        self.message = message
 
 
 class _NeverResend:

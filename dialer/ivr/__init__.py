@@ -1,7 +1,6 @@
 """The IVR side of a call: the AGI protocol (agi), the FastAGI server (fastagi), and flows."""
 
 from dialer.ivr.agi import (
-    AgiChannel,
     AgiError,
     AgiHangup,
     AgiResult,
@@ -9,6 +8,7 @@ from dialer.ivr.agi import (
     AgiUsageError,
     escape_arg,
 )
+from dialer.ivr.agi_channel import AgiChannel
 from dialer.ivr.fastagi import FastAgiServer, Handler
 
 __all__ = [

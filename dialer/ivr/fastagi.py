@@ -13,11 +13,11 @@ priority (dialer-outbound hangs up there).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from dialer.ivr.agi import MAX_LINE, AgiChannel, AgiError, AgiHangup, read_env, script_of
+from dialer.ivr.agi import MAX_LINE, AgiError, AgiHangup, read_env, script_of
+from dialer.ivr.agi_channel import AgiChannel
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +143,6 @@ class FastAgiServer:
         except Exception:
             attempt = await attempt_of(channel)
             log.exception("FastAGI %s: flow failed (attempt %s, channel %s)", channel.script, attempt, channel.channel_name)
-
-
-def flows_handler_for() -> HandlerLookup:
-    """dialer.ivr.flows.handler_for when the flows are installed, else a lookup that finds none."""
-    try:
-        flows = importlib.import_module("dialer.ivr.flows")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dialer.ivr.flows":
-            raise
-        log.warning("dialer.ivr.flows is missing: the FastAGI server will refuse every call")
-        return lambda _name: None
-    return flows.handler_for  # type: ignore[no-any-return]
 
 
 async def attempt_of(channel: AgiChannel) -> str:

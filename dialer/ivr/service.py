@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.calls import CallTracker, encode_details
 from dialer.ivr.agi import AgiHangup
+from dialer.ivr.dialplan import encode_details
 from dialer.ivr.flow import Flow, FlowError, routes
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
-from dialer.ivr.runner import CallContext, CallReport, Channel, FlowRunner, IvrEventRow
+from dialer.ivr.call import CallContext, CallReport, Channel, IvrEventRow
+from dialer.ivr.runner import FlowRunner
 from dialer.storage.ivr_store import call_row, save_events
 from prompts.cache import PromptCache
 from prompts.templates import TemplateError
@@ -33,8 +34,16 @@ SQL_TIMEOUT_S = 10.0
 Handler = Callable[[Any], Awaitable[None]]
 
 
+class LiveCalls(Protocol):
+    """The daemon's call tracker as the IVR sees it: live calls by attempt id, each taking the
+    IVR's report (outcome, step, details, events) and an `ivr_done` event (dialer.engine.tracker)."""
+
+    @property
+    def calls(self) -> Mapping[str, Any]: ...
+
+
 class IvrService:
-    def __init__(self, sessions: sessionmaker[Session], *, tracker: CallTracker | None = None,
+    def __init__(self, sessions: sessionmaker[Session], *, tracker: LiveCalls | None = None,
                  cache: PromptCache | None = None, today: Callable[[], date] | None = None,
                  on_event: Callable[[CallContext, IvrEventRow], None] | None = None) -> None:
         self.sessions = sessions

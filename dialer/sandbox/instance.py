@@ -14,9 +14,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from dialer.ami import AmiClient, AmiError
 from dialer.config import AgiSettings, AmiSettings, prompt_cache_dir
 from dialer.sandbox import chroot
 from dialer.sandbox.chroot import SandboxError
+from dialer.sandbox.processes import alive, check_port_free, running_instances, wait_gone
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ class Sandbox:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _alive(pid, self.inner_etc) else None
+        return pid if alive(pid, self.inner_etc) else None
 
     def asterisk_cmd(self, *args: str) -> list[str]:
         return ["chroot", str(self.root), "asterisk", "-C", f"{self.inner_etc}/asterisk.conf", *args]
@@ -159,7 +158,7 @@ class Sandbox:
                 progress(f"Asterisk already running (pid {status.pid}); configuration reloaded")
                 return status
             self.down()
-        _check_port_free(self.ami_port)
+        check_port_free(self.ami_port)
         self.install_conf()
         chroot.ensure_mounts(self.root, [prompt_cache_dir()])
         console = open(self.console_log, "ab")
@@ -228,7 +227,7 @@ class Sandbox:
         subprocess.run(
             self.asterisk_cmd("-rx", "core stop now"), capture_output=True, timeout=timeout, check=False
         )
-        if not _wait_gone(pid, self.inner_etc, timeout):
+        if not wait_gone(pid, self.inner_etc, timeout):
             log.warning("Asterisk pid %s did not stop within %g s: killing it", pid, timeout)
             self._kill(pid)
         self.pid_file.unlink(missing_ok=True)
@@ -238,11 +237,11 @@ class Sandbox:
     def _kill(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, self.inner_etc, 5.0)
+        wait_gone(pid, self.inner_etc, 5.0)
 
     def _release_mounts(self) -> None:
         """Unmount the chroot's mounts when no other instance is running in it."""
-        if not self.root.exists() or _running_instances(self.root):
+        if not self.root.exists() or running_instances(self.root):
             return
         chroot.unmount_under(self.root)
 
@@ -258,53 +257,3 @@ class Sandbox:
             raise SandboxError(f"the sandbox on AMI port {self.ami_port} is not running: dialer sandbox up")
         args = ["-rx", command] if command else ["-r"]
         return subprocess.call(self.asterisk_cmd(*args))
-
-
-# -- helpers ----------------------------------------------------------------------------
-def _alive(pid: int, marker: str) -> bool:
-    try:
-        # reap it if it is our own child that has exited (a zombie still answers kill 0)
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return "asterisk" in cmdline and marker in cmdline
-
-
-def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid, marker):
-            return True
-        time.sleep(0.1)
-    return not _alive(pid, marker)
-
-
-def _running_instances(root: Path) -> list[int]:
-    base = root / "var/lib/dialer-sandbox"
-    pids = []
-    for pid_file in base.glob("p*/asterisk.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except ValueError:
-            continue
-        if _alive(pid, f"/etc/dialer-sandbox/{pid_file.parent.name}"):
-            pids.append(pid)
-    return pids
-
-
-def _check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise SandboxError(
-                f"port {port} on 127.0.0.1 is taken by another program: choose another AMI port "
-                "(--ami-port or DIALER_AMI_PORT)"
-            ) from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dialer.storage.repository import Ending, Repository
+from dialer.storage.endings import Ending
+from dialer.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from dialer.sandbox.chroot import SUITES, SandboxError
 from dialer.sandbox.demo import run_demo
 from dialer.sandbox.instance import Sandbox
 
-from cli_common import _fail, app, console, err
+from dialer.cli.common import _fail, console, err
 
 sandbox_app = typer.Typer(help="The real Asterisk test bed (a Debian chroot).", no_args_is_help=True)
-app.add_typer(sandbox_app, name="sandbox")
 SuiteOpt = Annotated[str, typer.Option(help=f"Debian suite: {', '.join(f'{k} (Asterisk {v})' for k, v in SUITES.items())}")]
 AmiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AMI_PORT", help="AMI port of this sandbox.")]
 AgiPortOpt = Annotated[int, typer.Option(envvar="DIALER_AGI_PORT", help="FastAGI port the dialplan calls.")]
@@ -117,7 +116,6 @@ def sandbox_probe(ami_port: AmiPortOpt = 5038) -> None:
 
 # -- FastAGI -----------------------------------------------------------------------------
 agi_app = typer.Typer(help="The FastAGI server that runs the IVR flows.", no_args_is_help=True)
-app.add_typer(agi_app, name="agi")
 
 
 @agi_app.command("serve")
@@ -127,11 +125,12 @@ def agi_serve(
     drain_timeout: Annotated[float, typer.Option(help="Seconds running calls may take to end on SIGTERM.")] = 10.0,
 ) -> None:
     """Run only the FastAGI server (flows of dialer.ivr.flows) until SIGTERM/SIGINT."""
-    from dialer.ivr.fastagi import FastAgiServer, flows_handler_for
+    from dialer.ivr.fastagi import FastAgiServer
+    from dialer.ivr.flows import handler_for
 
     settings = AgiSettings.from_env()
     logging.getLogger().setLevel(logging.INFO)
-    server = FastAgiServer(flows_handler_for(), host or settings.host, settings.port if port is None else port)
+    server = FastAgiServer(handler_for, host or settings.host, settings.port if port is None else port)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dialer.campaign_file import CampaignSpec
+from dialer.campaigns.files import CampaignSpec
 from dialer.domain import AttemptState, CampaignState, Disposition
 from dialer.storage.models import Attempt, Campaign, Contact
 

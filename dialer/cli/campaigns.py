@@ -1,38 +1,34 @@
-"""The operator's commands: campaign files and states, report, status, explain, preview, DNC."""
+"""`dialer campaign ...`, `dialer contacts import`, `dialer dnc import` and `dialer export`: what an
+operator hands in and takes out of a campaign."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.live import Live
-from sqlalchemy import select
 from rich.table import Table
+from sqlalchemy import select
 
+from dialer.campaigns import states
+from dialer.campaigns.contacts_import import CsvFileError, import_contacts
+from dialer.campaigns.dnc_import import import_dnc
+from dialer.campaigns.exports import export_attempts
+from dialer.campaigns.files import CampaignFileError, load_campaign_file
+from dialer.cli import views
+from dialer.cli.common import AtOpt, CampaignArg, DbUrlOpt, _at, _campaign_named, _fail, _session, console
 from dialer.config import database_url
-from dialer.exports import write_rows
+from dialer.reports.explain import NO_SCHEDULE, preview
 from dialer.storage import db
 from dialer.storage.models import Campaign
-from dialer import campaigns, reports, views
-from dialer.campaign_file import CampaignFileError, load_campaign_file
-from dialer.dnc_import import import_dnc
-from dialer.schedule_report import NO_SCHEDULE, NotFound, explain_contact, find_contacts, preview
 from dialer.storage.scheduling import schedule_for
 from scheduler.windows import ScheduleError
 
-from cli_common import DbUrlOpt, _fail, _session, app, console
-
 campaign_app = typer.Typer(help="Campaigns: create from a file, list, show, start, pause, resume, stop.", no_args_is_help=True)
-app.add_typer(campaign_app, name="campaign")
-
-# -- campaigns, report, status (operator CLI) --------------------------------------------------
-CampaignArg = Annotated[str, typer.Argument(help="Campaign name.")]
-
+contacts_app = typer.Typer(help="Contacts of a campaign.", no_args_is_help=True)
+dnc_app = typer.Typer(help="The do-not-call list, checked at dial time by every campaign.", no_args_is_help=True)
 
 @campaign_app.command("create")
 def campaign_create(
@@ -47,7 +43,7 @@ def campaign_create(
             print(line, file=sys.stderr)  # plain FILE:LINE: lines, for editors and grep
         _fail(f"{file}: {len(exc.errors)} error(s), no campaign created")
     with _session(url, write=True) as session:
-        created = campaigns.create(session, spec)
+        created = states.create(session, spec)
         console.print(f"campaign {created.name!r} created (draft): import contacts, then dialer campaign start {created.name}")
 
 
@@ -55,21 +51,21 @@ def campaign_create(
 def campaign_list(url: DbUrlOpt = None) -> None:
     """Every campaign with its state, contacts and attempts."""
     with _session(url) as session:
-        console.print(views.campaign_list(campaigns.summaries(session)))
+        console.print(views.campaign_list(states.summaries(session)))
 
 
 @campaign_app.command("show")
 def campaign_show(name: CampaignArg, url: DbUrlOpt = None) -> None:
     """One campaign: its settings, contacts and attempts."""
     with _session(url) as session:
-        found = campaigns.find(session, name)
-        (summary,) = [r for r in campaigns.summaries(session) if r.name == name]
+        found = states.find(session, name)
+        (summary,) = [r for r in states.summaries(session) if r.name == name]
         console.print(views.campaign_details(found, summary))
 
 
 def _transition(command: str, name: str, url: str | None) -> None:
     with _session(url, write=True) as session:
-        before, after = campaigns.transition(session, name, command)
+        before, after = states.transition(session, name, command)
     console.print(f"campaign {name!r}: {before.value} -> {after.value} (the daemon follows within a second)")
 
 
@@ -95,85 +91,6 @@ def campaign_resume(name: CampaignArg, url: DbUrlOpt = None) -> None:
 def campaign_stop(name: CampaignArg, url: DbUrlOpt = None) -> None:
     """draft, active or paused -> stopped (final): no new calls, ever."""
     _transition("stop", name, url)
-
-
-@app.command("report")
-def report(
-    campaign: CampaignArg,
-    format_: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    url: DbUrlOpt = None,
-) -> None:
-    """Attempts, contact rate, machines, transfers, promises, drop-off funnel, key paths, cost."""
-    if format_ not in ("table", "csv", "json"):
-        _fail(f"--format {format_!r}: expected table, csv or json")
-    with _session(url) as session:
-        result = reports.build_report(session, campaigns.find(session, campaign))
-    if format_ == "json":
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
-    elif format_ == "csv":
-        write_rows(sys.stdout, ["section", "name", "value"], result.rows())
-    else:
-        console.print(views.report(result))
-
-
-@app.command("status")
-def status(
-    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
-    url: DbUrlOpt = None,
-) -> None:
-    """Live table of active and paused campaigns: live calls, calls/s, results so far (Ctrl-C ends)."""
-    engine = db.make_engine(url or database_url())
-    factory = db.session_factory(engine)
-
-    def snapshot() -> Table:
-        with factory() as session:
-            return views.status(reports.status(session, datetime.now(UTC)))
-
-    try:
-        if once:
-            console.print(snapshot())
-            return
-        with Live(snapshot(), console=console, refresh_per_second=4) as live:
-            while True:
-                time.sleep(1.0)
-                live.update(snapshot())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.dispose()
-
-
-# -- scheduling and compliance: explain, campaign preview, dnc import ----------------------------
-dnc_app = typer.Typer(help="The do-not-call list, checked at dial time by every campaign.", no_args_is_help=True)
-app.add_typer(dnc_app, name="dnc")
-AtOpt = Annotated[str | None, typer.Option("--at", help="Pretend it is this time (ISO 8601, UTC if no offset).")]
-
-
-def _at(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"--at {text!r}: not an ISO 8601 time such as 2026-11-24T09:30")
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-@app.command("explain")
-def explain_cmd(
-    contact: Annotated[str, typer.Argument(help="The contact's id from the import, or one of its numbers (+E.164).")],
-    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign name, if the id is in several.")] = None,
-    at: AtOpt = None,
-    url: DbUrlOpt = None,
-) -> None:
-    """Why the contact is or is not due now, and when it next will be."""
-    now = _at(at)
-    with _session(url) as session:
-        try:
-            texts = [explain_contact(session, c, now) for c in find_contacts(session, contact, campaign)]
-        except (NotFound, ScheduleError) as exc:
-            _fail(str(exc))
-    console.print("\n\n".join("\n".join(lines) for lines in texts), highlight=False)
 
 
 @campaign_app.command("preview")
@@ -208,6 +125,41 @@ def campaign_preview(
         console.print(f"blocked by {code}: {count} (e.g. {result.examples[code]})", highlight=False)
 
 
+@contacts_app.command("import")
+def contacts_import(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 or Latin-1; , ; or tab).", exists=True, dir_okay=False)],
+    map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=FIELD (external_id, name, timezone, phone).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, import nothing.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Any rejected row rejects the whole file.")] = False,
+    url: DbUrlOpt = None,
+) -> None:
+    """Import contacts; every rejected row is printed as FILE:LINE: FIELD: REASON."""
+    mapping: dict[str, str] = {}
+    for item in map_ or []:
+        column, sep, target = item.partition("=")
+        if not sep or not column or not target:
+            _fail(f"--map {item!r}: expected COLUMN=FIELD")
+        mapping[column] = target
+    engine = db.make_engine(url or database_url())
+    try:
+        with db.session_factory(engine).begin() as session:
+            found = _campaign_named(session, campaign)
+            try:
+                report = import_contacts(session, found, file, mapping=mapping, dry_run=dry_run, strict=strict)
+            except CsvFileError as exc:
+                _fail(str(exc))
+            for line in report.lines():
+                print(line, file=sys.stderr)  # plain FILE:LINE: lines, for editors and grep
+    finally:
+        engine.dispose()
+    if strict and report.rejected:
+        console.print(f"rows read {report.rows_read}: nothing imported (--strict), {report.rejected} rejected")
+        raise typer.Exit(1)
+    verb = "would import" if dry_run else "imported"
+    console.print(f"rows read {report.rows_read} = {verb} {report.imported} + rejected {report.rejected}")
+
+
 @dnc_app.command("import")
 def dnc_import(
     file: Annotated[Path, typer.Argument(help="One number a line, or a CSV with a number column.", exists=True, dir_okay=False)],
@@ -232,3 +184,15 @@ def dnc_import(
                   f"+ rejected {len(report.rejections)}", highlight=False)  # fmt: skip
 
 
+def export(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    out: Annotated[Path | None, typer.Option("--out", help="CSV file to write (default: standard output).")] = None,
+    url: DbUrlOpt = None,
+) -> None:
+    """Every attempt of a campaign as CSV, safe to open in a spreadsheet."""
+    with _session(url) as session:
+        found = _campaign_named(session, campaign)
+        with open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as fh:
+            count = export_attempts(session, found.id, fh)
+    if out:
+        console.print(f"{count} attempts written to {out}")

@@ -1,12 +1,12 @@
-"""What every `dialer` command shares: the typer app, consoles, options, one-line failures and
-sessions. Only the cli*.py modules import it."""
+"""What every `dialer` command shares: consoles, options, one-line failures and sessions. Only the
+modules of dialer.cli import it."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 from dialer.config import database_url
 from dialer.storage import db
 from dialer.storage.models import Campaign
-from dialer import campaigns
+from dialer.campaigns import states
 
 
-app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 # Piped output (logs, CI) keeps whole table rows instead of wrapping at 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -29,15 +28,6 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 def _fail(message: str) -> None:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(1)
-
-
-@app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @contextlib.contextmanager
@@ -49,7 +39,7 @@ def _session(url: str | None, write: bool = False) -> Iterator[Session]:
         factory = db.session_factory(engine)
         with factory.begin() if write else factory() as session:
             yield session
-    except campaigns.CampaignError as exc:
+    except states.CampaignError as exc:
         _fail(str(exc))
     finally:
         engine.dispose()
@@ -63,5 +53,15 @@ def _campaign_named(session: Session, name: str) -> Campaign:
 
 
 DbUrlOpt = Annotated[str | None, typer.Option("--url", help="SQLAlchemy URL (default: DIALER_DB_URL, else SQLite).")]
+CampaignArg = Annotated[str, typer.Argument(help="Campaign name.")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="Pretend it is this time (ISO 8601, UTC if no offset).")]
 
 
+def _at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--at {text!r}: not an ISO 8601 time such as 2026-11-24T09:30")
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

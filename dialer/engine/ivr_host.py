@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.calls import CallTracker
 from dialer.config import AgiSettings
+from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
 from dialer.ivr import prerender
+from dialer.ivr.call import CallContext, IvrEventRow
 from dialer.ivr.fastagi import FastAgiServer
-from dialer.ivr.runner import CallContext, IvrEventRow
 from dialer.ivr.service import IvrService
 from dialer.storage.models import Campaign
 from dialer.storage.repository import Repository

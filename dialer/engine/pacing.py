@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-
 _EPSILON = 1e-9  # float steps of the clock must not lose a token
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.calls import AMD_ARGS
+from dialer.ivr.dialplan import AMD_ARGS
 from dialer.domain import DialResult, Outcome
 from dialer.ivr.flow import FlowError, builtin_names, load_file
 from prompts.templates import builtin
 from scheduler.policy import parse_schedule
 from scheduler.windows import ScheduleError
-from dialer.toml_lines import KeyPath, dotted, key_lines, line_of
+from dialer.campaigns.toml_checks import Checker, toml_type
+from dialer.campaigns.toml_lines import KeyPath
 
 LANGUAGES = ("es", "en", "pl")
 TTS_BACKENDS = ("espeak-ng", "gtts")
@@ -55,71 +56,8 @@ class CampaignSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class _Checker:
-    def __init__(self, filename: str, text: str) -> None:
-        self.filename = filename
-        self.lines = key_lines(text)
-        self.found: list[tuple[int, str]] = []
-
-    def error(self, path: KeyPath, reason: str) -> None:
-        line = line_of(self.lines, path)
-        self.found.append((line, f"{self.filename}:{line}: {dotted(path)}: {reason}"))
-
-    @property
-    def errors(self) -> list[str]:
-        return [message for _, message in sorted(self.found, key=lambda f: f[0])]
-
-    # -- value checks; each returns True when the value is acceptable ------------------------
-    def text(self, path: KeyPath, value: Any, max_len: int = 200, pattern: str | None = None) -> bool:
-        if not isinstance(value, str):
-            return self._type(path, value, "a string")
-        if not value.strip():
-            self.error(path, "must not be empty")
-        elif len(value) > max_len:
-            self.error(path, f"longer than {max_len} characters")
-        elif pattern and not re.fullmatch(pattern, value):
-            self.error(path, f"{value!r} does not match {pattern}")
-        else:
-            return True
-        return False
-
-    def integer(self, path: KeyPath, value: Any, low: int, high: int | None = None) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return self._type(path, value, "an integer")
-        if value < low or (high is not None and value > high):
-            self.error(path, f"{value} is out of range ({low}..{high if high is not None else ''})")
-            return False
-        return True
-
-    def number(self, path: KeyPath, value: Any, low: float, strict: bool = False) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return self._type(path, value, "a number")
-        if value < low or (strict and value == low):
-            self.error(path, f"{value} must be {'greater than' if strict else 'at least'} {low}")
-            return False
-        return True
-
-    def table(self, path: KeyPath, value: Any) -> bool:
-        return isinstance(value, dict) or self._type(path, value, "a table")
-
-    def _type(self, path: KeyPath, value: Any, wanted: str) -> bool:
-        self.error(path, f"expected {wanted}, got {_toml_type(value)} {value!r}")
-        return False
-
-    def keys(self, path: KeyPath, table: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                self.error(path + (key,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _toml_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-             dict: "a table"}  # fmt: skip
-    return names.get(type(value), type(value).__name__)
-
-
 # -- settings tables this module checks -----------------------------------------------------
-def _retries(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _retries(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("max_attempts", "max_per_result", "delay_s"))
     if "max_attempts" in t:
         c.integer(path + ("max_attempts",), t["max_attempts"], 1, 100)
@@ -131,7 +69,7 @@ def _retries(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
                     c.integer(path + (sub, result), value, low)
 
 
-def _costs(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _costs(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("currency", "per_minute", "billing_increment_s"))
     if "currency" in t:
         c.text(path + ("currency",), t["currency"], 8)
@@ -148,7 +86,7 @@ def _costs(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
                 c.number(path + ("per_minute", kind), t["per_minute"][kind], 0)
 
 
-def _prompts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _prompts(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, LANGUAGES)
     for lang, overrides in t.items():
         if lang not in LANGUAGES or not c.table(path + (lang,), overrides):
@@ -169,18 +107,18 @@ def _prompts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
                 c.text(where, value, 2000)
 
 
-def _amd(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _amd(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, (*AMD_ARGS, "enabled", "notsure"))
     for key in AMD_ARGS:
         if key in t:
             c.integer(path + (key,), t[key], 0, 60000)
     if "enabled" in t and not isinstance(t["enabled"], bool):
-        c.error(path + ("enabled",), f"expected true or false, got {_toml_type(t['enabled'])}")
+        c.error(path + ("enabled",), f"expected true or false, got {toml_type(t['enabled'])}")
     if "notsure" in t and t["notsure"] not in ("human", "machine"):
         c.error(path + ("notsure",), f"{t['notsure']!r}: expected human or machine")
 
 
-def _transfer(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _transfer(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("queue", "timeout_s", "callback_delay_s"))
     if "queue" in t:
         c.text(path + ("queue",), t["queue"], 80, r"[A-Za-z0-9_.-]+")
@@ -190,7 +128,7 @@ def _transfer(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
         c.integer(path + ("callback_delay_s",), t["callback_delay_s"], 0)
 
 
-def _tts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
+def _tts(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     c.keys(path, t, ("backend", "voice", "fallback"))
     for key in ("backend", "fallback"):
         if key in t and c.text(path + (key,), t[key], 20) and t[key] not in TTS_BACKENDS:
@@ -199,7 +137,7 @@ def _tts(c: _Checker, path: KeyPath, t: dict[str, Any]) -> None:
         c.text(path + ("voice",), t["voice"], 64)
 
 
-CHECKED: dict[str, Callable[[_Checker, KeyPath, dict[str, Any]], None]] = {
+CHECKED: dict[str, Callable[[Checker, KeyPath, dict[str, Any]], None]] = {
     "retries": _retries,
     "costs": _costs,
     "prompts": _prompts,
@@ -209,7 +147,7 @@ CHECKED: dict[str, Callable[[_Checker, KeyPath, dict[str, Any]], None]] = {
 }
 
 
-def _flow_file(c: _Checker, path: KeyPath, value: Any) -> bool:
+def _flow_file(c: Checker, path: KeyPath, value: Any) -> bool:
     if not c.text(path, value, 500):
         return False
     try:
@@ -221,7 +159,7 @@ def _flow_file(c: _Checker, path: KeyPath, value: Any) -> bool:
 
 
 # settings that are single values: key -> check
-SCALARS: dict[str, Callable[[_Checker, KeyPath, Any], bool]] = {
+SCALARS: dict[str, Callable[[Checker, KeyPath, Any], bool]] = {
     "company": lambda c, p, v: c.text(p, v, 120),
     "currency": lambda c, p, v: c.text(p, v, 3, r"[A-Z]{3}"),
     "flow_file": _flow_file,
@@ -232,7 +170,7 @@ COLUMNS = ("name", "flow", "language", "default_region", "caller_id", "trunk_tem
 REQUIRED = ("name", "flow", "language", "default_region", "trunk_template")
 
 
-def _columns(c: _Checker, doc: dict[str, Any]) -> None:
+def _columns(c: Checker, doc: dict[str, Any]) -> None:
     for key in REQUIRED:
         if key not in doc:
             c.error((key,), "required key missing")
@@ -256,7 +194,7 @@ def _columns(c: _Checker, doc: dict[str, Any]) -> None:
             check((key,), doc[key])
 
 
-def _bad(c: _Checker, path: KeyPath, reason: str) -> bool:
+def _bad(c: Checker, path: KeyPath, reason: str) -> bool:
     c.error(path, reason)
     return False
 
@@ -267,7 +205,7 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError([_syntax_error(filename, text, exc)]) from None
-    c = _Checker(filename, text)
+    c = Checker(filename, text)
     for key in doc:
         if key not in COLUMNS and key not in SETTINGS:
             c.error((key,), f"unknown key (campaign keys: {', '.join(COLUMNS)}; settings tables: {', '.join(SETTINGS)})")
@@ -280,7 +218,7 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
         elif key in SCALARS:
             SCALARS[key](c, (key,), value)
         elif not (isinstance(value, dict) or isinstance(value, list) and all(isinstance(v, dict) for v in value)):
-            c.error((key,), f"expected a table or an array of tables, got {_toml_type(value)} {value!r}")
+            c.error((key,), f"expected a table or an array of tables, got {toml_type(value)} {value!r}")
     if isinstance(settings.get("schedule"), dict) and isinstance(doc.get("default_region"), str):
         try:  # the scheduler's own checks, so a bad schedule is refused here, not at every claim
             parse_schedule(settings, doc["default_region"])

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from dialer.campaigns import CampaignRow
-from dialer.reports import Report, StatusRow
+from dialer.campaigns.states import CampaignRow
+from dialer.reports.campaign_report import Report, StatusRow
 from dialer.storage.models import Campaign
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from dialer.contacts_import import Rejection, _decode, _normalise, csv_reader
+from dialer.campaigns.contacts_import import Rejection, _decode, _normalise, csv_reader
 from dialer.storage.models import Dnc
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ Definitions (README, "Reports"):
   hung_up_early attempts whose step_reached is that step, in the order steps are entered.
 - key path: an attempt's keys in order, "step:digits" joined by ">".
 - cost: per connected attempt, call time rounded up to the billing increment, times the rate
-  per minute of its number type (dialer.costs).
+  per minute of its number type (dialer.reports.costs).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, func, select
 from sqlalchemy.orm import Session
 
-from dialer.costs import NumberClassifier
+from dialer.reports.costs import NumberClassifier
 from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 

@@ -1,0 +1,1 @@
+"""What an operator hands in: campaign files, campaign states, contacts and DNC import, exports."""

@@ -1,0 +1,1 @@
+"""What comes out: campaign reports, explain and preview in words, costs."""

@@ -1,0 +1,179 @@
+"""Endings: how attempts ended, written once each, and every contact's next step (retry rules,
+dispositions, opt-outs to the DNC list, the schedule's caps and rounds)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from dialer.domain import AttemptState, DialResult, Disposition, Outcome
+from dialer.storage.ivr_store import add_events
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc
+from dialer.storage.scheduling import after_ending, histories, schedule_for
+from scheduler.caps import Past
+from scheduler.windows import ScheduleError
+
+log = logging.getLogger(__name__)
+
+# Retry rules: campaign.settings["retries"] may override any of these.
+DEFAULT_RETRIES: dict[str, Any] = {
+    # also "max_per_result": {"busy": 2, ...}: attempts with that result before giving up
+    "max_attempts": 3,  # per contact, all phones together
+    "delay_s": {
+        "busy": 300,
+        "no_answer": 1800,
+        "congestion": 120,
+        "failed": 600,
+        "invalid_number": 3600,
+        "unknown": 600,
+    },
+}
+
+
+REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED}
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How one attempt ended: a dial result (never connected) or an outcome (connected)."""
+
+    attempt_id: str
+    reason: str
+    dial_result: DialResult | None = None
+    outcome: Outcome | None = None
+    cause: int | None = None
+    step: str | None = None
+    details: dict[str, Any] | None = None
+    events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows (ivr_store.EventRow), stored with the ending
+
+    @property
+    def what(self) -> str:
+        return (self.dial_result or self.outcome or Outcome.UNKNOWN).value
+
+
+def retry_rules(campaign: Campaign) -> dict[str, Any]:
+    custom = dict(campaign.settings.get("retries", {}))
+    return {
+        "max_attempts": int(custom.get("max_attempts", DEFAULT_RETRIES["max_attempts"])),
+        "delay_s": {**DEFAULT_RETRIES["delay_s"], **custom.get("delay_s", {})},
+        "max_per_result": {k: int(v) for k, v in custom.get("max_per_result", {}).items()},
+    }
+
+
+class Endings:
+    """Part of Repository: recording answers and endings."""
+
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+    def mark_answered(self, attempt_id: str) -> None:
+        with self.sessions.begin() as s:
+            attempt = s.get(Attempt, attempt_id)
+            if attempt is not None and attempt.state != AttemptState.ENDED:
+                attempt.state = AttemptState.ANSWERED
+                attempt.answered_at = self.clock()
+
+    def finish(self, attempt_id: str, **result: Any) -> None:
+        """End one attempt; see finish_many."""
+        self.finish_many([Ending(attempt_id, **result)])
+
+    def finish_many(self, endings: list[Ending]) -> None:
+        """End attempts (each once) in one transaction and decide every contact's next step."""
+        now = self.clock()
+        with self.sessions.begin() as s:
+            ids = [e.attempt_id for e in endings]
+            attempts = {a.id: a for a in s.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
+            contact_ids = {a.contact_id for a in attempts.values()}
+            contacts = {
+                c.id: c
+                for c in s.scalars(
+                    select(Contact).where(Contact.id.in_(contact_ids)).options(selectinload(Contact.phones))
+                )
+            }
+            campaigns: dict[int, Campaign] = {}
+            ended: list[tuple[Ending, Attempt]] = []
+            for e in endings:
+                attempt = attempts.get(e.attempt_id)
+                if attempt is None or attempt.state == AttemptState.ENDED:
+                    continue
+                attempt.state = AttemptState.ENDED
+                attempt.ended_at = now
+                attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
+                attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
+                attempt.details = {**attempt.details, **(e.details or {})}
+                add_events(s, attempt.id, e.events)
+                campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
+                assert campaign is not None
+                campaigns[campaign.id] = campaign
+                ended.append((e, attempt))
+            past = histories(s, {a.contact_id for _, a in ended}) if any(
+                self._caps_in(c) for c in campaigns.values()) else {}  # fmt: skip
+            for e, attempt in ended:
+                contact, campaign = contacts[attempt.contact_id], campaigns[attempt.campaign_id]
+                if contact.live_attempt_id == attempt.id:
+                    contact.live_attempt_id = None
+                self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
+                log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
+                         contact.disposition.value)  # fmt: skip
+
+    @staticmethod
+    def _caps_in(campaign: Campaign) -> bool:
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError:
+            return False
+        return schedule is not None and schedule.caps.any
+
+    @classmethod
+    def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime,
+                   history: list[Past]) -> None:  # fmt: skip
+        cls._retry_rules(s, campaign, contact, attempt, now)
+        try:
+            schedule = schedule_for(campaign)
+        except ScheduleError as exc:  # the ending is recorded all the same; claims refuse to dial
+            log.error("%s", exc)
+            return
+        if schedule is not None and attempt.outcome != Outcome.OPTED_OUT:
+            after_ending(schedule, contact, attempt, now, history)
+
+    @staticmethod
+    def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+        if attempt.outcome == Outcome.OPTED_OUT:
+            contact.disposition = Disposition.SUPPRESSED
+            if s.get(Dnc, attempt.number) is None:
+                s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+            return
+        callback_s = attempt.details.get("callback_after_s")
+        if (attempt.outcome == Outcome.TRANSFERRED and not attempt.details.get("agent_answered") and callback_s
+                and contact.attempts < retry_rules(campaign)["max_attempts"]):
+            contact.next_attempt_at = now + timedelta(seconds=float(callback_s))  # no agent: call back
+            return
+        if attempt.outcome in REACHED:
+            contact.disposition = Disposition.REACHED
+            return
+        rules = retry_rules(campaign)
+        if contact.attempts >= rules["max_attempts"]:
+            contact.disposition = Disposition.EXHAUSTED
+            return
+        key = (attempt.dial_result or attempt.outcome or Outcome.UNKNOWN).value
+        limit = rules["max_per_result"].get(key)
+        if limit is not None:
+            same = (Attempt.dial_result == attempt.dial_result) if attempt.dial_result else (
+                Attempt.outcome == attempt.outcome)  # fmt: skip
+            count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.contact_id == contact.id, same))
+            if (count or 0) >= limit:
+                contact.disposition = Disposition.EXHAUSTED
+                return
+        phones = len(contact.phones)
+        contact.next_phone = (contact.next_phone + 1) % max(phones, 1)
+        if contact.next_phone != 0 and attempt.outcome is None:
+            contact.next_attempt_at = now  # no contact on this number: try the next one now
+        else:
+            contact.next_attempt_at = now + timedelta(seconds=float(rules["delay_s"].get(key, 600)))
+
