@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from dialer.sandbox.demo_campaign import EXPECTED_DIAL_RESULTS, EXPECTED_OUTCOMES, MIX, NAME, run_demo_campaign
 from dialer.sandbox.instance import Sandbox
+from dialer.storage import db
+from dialer.storage.models import Contact
 
 pytestmark = pytest.mark.asterisk
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +41,11 @@ def test_the_demo_campaign_reports_exact_counts(sandbox: Sandbox, tmp_path: Path
     paths = {p["path"]: p["count"] for p in report["key_paths"]}
     assert paths["identity:2>identity:2>identity:2"] == 3
     assert paths["identity:1>menu:9"] == 3
+    # the contacts file is a Spanish operator's, read as it is (; importe vencimiento concepto, 1.250,00
+    # and 20/11/2026), stored in one form and spoken: the calls above heard these amounts
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        fields = s.scalars(select(Contact.fields).where(Contact.external_id == "D001")).one()
+    engine.dispose()
+    assert fields == {"amount": "1250.00", "due_date": "2026-11-20", "concept": "la factura de gas",
+                      "perfil": fields["perfil"]}

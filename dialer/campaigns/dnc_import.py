@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from dialer.campaigns.contacts_import import Rejection, _decode, _normalise, csv_reader
+from dialer.campaigns.csv_files import Rejection, csv_reader, decode
+from dialer.campaigns.numbers import normalise
 from dialer.storage.models import Dnc
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def import_dnc(session: Session, path: Path, source: str, region: str, *, strict
     """Validate every line and insert the new numbers (the caller commits)."""
     if not source.strip():
         raise ValueError("--source: a list name is needed (e.g. registro-no-llame)")
-    text, _ = _decode(path)
+    text, _ = decode(path)
     name, rows = _rows(path, text)
     report = DncReport(path)
     seen: dict[str, int] = {}
@@ -89,7 +90,7 @@ def import_dnc(session: Session, path: Path, source: str, region: str, *, strict
         if not raw:
             report.rejections.append(Rejection(line, name, "missing"))
             continue
-        e164, _type, problem = _normalise(raw, region)
+        e164, _type, problem = normalise(raw, region)
         if problem:
             report.rejections.append(Rejection(line, name, problem))
         elif e164 in seen:

@@ -66,6 +66,10 @@ def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = 
     )
     for external_id, name, fields in rows:
         out.contacts += 1
+        problems = book.contact_problems(name, fields or {})
+        if problems:  # every field at once, not the first one per run
+            out.errors.append(f"contact {external_id}: {'; '.join(problems)}")
+            continue
         try:
             for job in book.contact_jobs(external_id, name, fields or {}):
                 add(job)

@@ -87,6 +87,28 @@ class PromptBook:
                     raise TemplateError(f"{field}: {fields[field]!r} is not a date (YYYY-MM-DD)") from None
         return values
 
+    def contact_fields(self) -> set[str]:
+        """The contact's values (name, amount, due_date, ...) the flow's personal prompts say."""
+        found: set[str] = set()
+        for key in self.keys:
+            if key not in self.templates.files and key in self.templates.texts:
+                found |= placeholders(self.templates.texts[key]) & CONTACT_PLACEHOLDERS
+        return found
+
+    def contact_problems(self, name: str | None, fields: Mapping[str, Any]) -> list[str]:
+        """Every value of one contact the flow cannot say, at once: "FIELD: reason" each."""
+        problems = []
+        for field in sorted(self.contact_fields()):
+            value = name if field == "name" else fields.get(field)
+            if value in (None, ""):
+                problems.append(f"{field}: missing (the campaign's prompts say {{{field}}})")
+                continue
+            try:
+                self.contact_values(name if field == "name" else None, {field: value})
+            except TemplateError as exc:
+                problems.append(str(exc))
+        return problems
+
     def campaign_values(self) -> dict[str, str]:
         return {"company": self.company}
 

@@ -97,11 +97,13 @@ def write_inputs(sandbox: Sandbox, workdir: Path) -> tuple[Path, Path]:
     campaign.write_text(CAMPAIGN_TOML, encoding="utf-8")
     contacts = workdir / "contacts.csv"
     with contacts.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["id", "nombre", "telefono", "amount", "due_date", "concept", "perfil"])
+        # as a Spanish operator's system writes it: ; between fields, Spanish headers, 1.250,00
+        # and 20/11/2026; the import reads it as it is (no editing)
+        out = csv.writer(fh, delimiter=";")
+        out.writerow(["id", "nombre", "telefono", "importe", "vencimiento", "concepto", "perfil"])
         for n, (label, number) in enumerate(_numbers(sandbox), 1):
-            out.writerow([f"D{n:03d}", f"Cliente {n}", number, f"{1000 + 250 * n}", "2026-11-20",
-                          "la factura de gas", label])  # fmt: skip
+            amount = f"{1000 + 250 * n:,}".replace(",", ".") + ",00"
+            out.writerow([f"D{n:03d}", f"Cliente {n}", number, amount, "20/11/2026", "la factura de gas", label])
     return campaign, contacts
 
 
