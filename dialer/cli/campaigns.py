@@ -129,9 +129,12 @@ def campaign_preview(
 def contacts_import(
     campaign: Annotated[str, typer.Argument(help="Campaign name.")],
     file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 or Latin-1; , ; or tab).", exists=True, dir_okay=False)],
-    map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=FIELD (external_id, name, timezone, phone).")] = None,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="COLUMN=FIELD: external_id, name, timezone, phone, or any field (amount, due_date, ...).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, import nothing.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Any rejected row rejects the whole file.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        min=0, help="Processes that check rows (default: one per core for files of 4 MB and more; 0: none).")] = None,
     url: DbUrlOpt = None,
 ) -> None:
     """Import contacts; every rejected row is printed as FILE:LINE: FIELD: REASON."""
@@ -146,7 +149,8 @@ def contacts_import(
         with db.session_factory(engine).begin() as session:
             found = _campaign_named(session, campaign)
             try:
-                report = import_contacts(session, found, file, mapping=mapping, dry_run=dry_run, strict=strict)
+                report = import_contacts(session, found, file, mapping=mapping, dry_run=dry_run, strict=strict,
+                                         workers=workers)
             except CsvFileError as exc:
                 _fail(str(exc))
             for line in report.lines():
