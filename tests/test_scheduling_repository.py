@@ -54,6 +54,8 @@ def add(
             created_at=datetime(2026, 1, 1, tzinfo=UTC),
             settings=settings,
             default_region=region,
+            max_concurrent=1000,  # limits high enough not to matter here (test_limits is about them)
+            calls_per_second=1000,
         )
         s.add(c)
         for i, spec in enumerate(contacts):

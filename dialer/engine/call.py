@@ -47,7 +47,7 @@ class Calls(EngineBase):
         self.live.started(plan)  # events
         try:
             resp = await self.ami.originate(
-                channel=campaign.trunk_template.format(number=plan.number),
+                channel=(plan.template or campaign.trunk_template).format(number=plan.number),
                 context="dialer-outbound",
                 channel_id=plan.attempt_id,
                 timeout_ms=campaign.ring_timeout_s * 1000,

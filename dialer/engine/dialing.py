@@ -76,7 +76,9 @@ class Dialing(Calls):
             if not plans:
                 if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
                     return
-                await asyncio.sleep(min(self.settings.poll_s, 0.5))
+                # nothing due, or the limits all hosts share are full: look again about when the
+                # next call may leave (the shared calls/s bucket refills at the campaign's rate)
+                await asyncio.sleep(min(self.settings.poll_s, 0.5, max(0.02, 1.0 / campaign.calls_per_second)))
                 continue
             for plan in plans:  # tracked now, before any await, so a resync sees them as ours
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, DialResult, Disposition, Outcome
+from dialer.storage import guards
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
 from dialer.storage.scheduling import after_ending, histories, schedule_for
@@ -112,6 +113,7 @@ class Endings:
                 assert campaign is not None
                 campaigns[campaign.id] = campaign
                 ended.append((e, attempt))
+            guards.release(s, [a.id for _, a in ended])  # the person may be called again (another campaign too)
             past = histories(s, {a.contact_id for _, a in ended}) if any(
                 self._caps_in(c) for c in campaigns.values()) else {}  # fmt: skip
             for e, attempt in ended:

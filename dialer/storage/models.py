@@ -65,12 +65,19 @@ class Campaign(Base):
     default_region: Mapped[str] = mapped_column(String(2), default="ES")
     caller_id: Mapped[str | None] = mapped_column(String(64))
     trunk_template: Mapped[str] = mapped_column(String(200), default="Local/{number}@sim-customers")
+    # a named trunk (its template and limits win over trunk_template); None: the template alone.
+    # No foreign key: adding one makes SQLite rebuild the campaign table, which cascades
+    # deletes to contacts; `dialer trunks remove` refuses a trunk a campaign names.
+    trunk_name: Mapped[str | None] = mapped_column(String(64))
     max_concurrent: Mapped[int] = mapped_column(Integer, default=5)
     calls_per_second: Mapped[float] = mapped_column(default=1.0)
     ring_timeout_s: Mapped[int] = mapped_column(Integer, default=30)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # the calls/s bucket shared by every host (storage.limits): tokens left and when counted
+    rate_tokens: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    rate_at: Mapped[datetime | None]
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
 
@@ -96,6 +103,8 @@ class Contact(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_phone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     live_attempt_id: Mapped[str | None] = mapped_column(String(36))
+    # the debt this contact is called about (Reg F counts calls per debt, across campaigns)
+    debt_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(
@@ -124,6 +133,8 @@ class Attempt(Base):
         Index(None, "campaign_id", "state"),
         Index(None, "contact_id", "created_at"),
         Index(None, "node", "state"),
+        Index(None, "trunk", "state"),
+        Index(None, "number", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -133,6 +144,8 @@ class Attempt(Base):
     number: Mapped[str] = mapped_column(String(20))
     # the dialer host that sent it: a resync looks only at its own node's calls
     node: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # the trunk it left on: the trunk's name, or the campaign's template text (limits count by it)
+    trunk: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[AttemptState] = mapped_column(_enum(AttemptState), default=AttemptState.CREATED)
     created_at: Mapped[datetime]
     originated_at: Mapped[datetime | None]
@@ -170,3 +183,46 @@ class Dnc(Base):
     source: Mapped[str] = mapped_column(String(64), index=True)  # list name, "ivr-opt-out", ...
     reason: Mapped[str | None] = mapped_column(Text)
     added_at: Mapped[datetime]
+
+
+class Trunk(Base):
+    """A named way out to a carrier, shared by campaigns and hosts; its limits hold across all."""
+
+    __tablename__ = "trunk"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    template: Mapped[str] = mapped_column(String(200))  # e.g. PJSIP/{number}@carrier
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    calls_per_second: Mapped[float]
+    created_at: Mapped[datetime]
+    rate_tokens: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    rate_at: Mapped[datetime | None]
+
+
+class Node(Base):
+    """One dialer daemon: its host, its Asterisk, and a heartbeat other nodes watch."""
+
+    __tablename__ = "node"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    asterisk: Mapped[str] = mapped_column(String(200))  # its AMI host:port
+    version: Mapped[str] = mapped_column(String(64))
+    live_calls: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]  # a clean stop; a crash leaves it empty
+
+
+class LiveGuard(Base):
+    """One live call per person, across campaigns and hosts: a row per normalised number ("n:+34...")
+    and per debt ("d:<debt_id>") while a call to it is live; the primary key is the guard."""
+
+    __tablename__ = "live_guard"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # no foreign key: a claim takes its guards before its attempt rows exist (endings and node
+    # resolution release them; a guard whose attempt is gone or ended is stale and swept)
+    attempt_id: Mapped[str] = mapped_column(String(36), index=True)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime]

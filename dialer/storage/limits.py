@@ -1,0 +1,95 @@
+"""Limits that hold across every dialer host, decided inside the claim's own transaction.
+
+A claim locks its campaign's row (and its named trunk's) with SELECT ... FOR UPDATE, so claims
+of one campaign take turns across hosts; under the lock it counts the live attempts of the
+campaign (and of the trunk) over all nodes, and takes tokens from a calls/s bucket kept in the
+same row. The count is the truth in SQL, so a host that joins starts with what is left and a
+host that leaves gives its share back as soon as its calls end (or are resolved): no leases to
+expire. SQLite has no row locks and its driver starts a transaction only at the first write, so
+there the claim begins with a no-op UPDATE of the campaign row: the database's single write lock,
+taken before anything is counted, gives the same order.
+
+The bucket holds at most a fifth of a second's calls (at least one), so any one-second window
+sees at most calls_per_second plus that burst.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from dialer.domain import AttemptState
+from dialer.storage.models import Attempt, Campaign, Trunk
+
+LIVE = (AttemptState.CREATED, AttemptState.ORIGINATING, AttemptState.ANSWERED)
+BURST_S = 0.2
+
+
+@dataclass
+class Bucket:
+    """A calls/s bucket whose state lives in a locked row (campaign or trunk)."""
+
+    row: Campaign | Trunk
+    rate: float
+    tokens: float
+
+    @classmethod
+    def refilled(cls, row: Campaign | Trunk, rate: float, now: datetime) -> Bucket:
+        burst = max(1.0, rate * BURST_S)
+        if row.rate_at is None:
+            return cls(row, rate, burst)
+        elapsed = max(0.0, (now - row.rate_at).total_seconds())
+        return cls(row, rate, min(burst, row.rate_tokens + elapsed * rate))
+
+    def take(self, count: int, now: datetime) -> None:
+        self.row.rate_tokens = self.tokens - count
+        self.row.rate_at = now
+
+
+@dataclass
+class Room:
+    """How many attempts this claim may commit, and the buckets to charge for them."""
+
+    calls: int
+    buckets: list[Bucket]
+    why: str = ""  # what holds it back, when calls is 0
+
+    def charge(self, count: int, now: datetime) -> None:
+        for bucket in self.buckets:
+            bucket.take(count, now)
+
+
+def _live(s: Session, *where: object) -> int:
+    return s.scalar(select(func.count()).select_from(Attempt).where(Attempt.state.in_(LIVE), *where)) or 0
+
+
+def room(s: Session, campaign_id: int, now: datetime, wanted: int) -> tuple[Campaign | None, Room]:
+    """Lock the campaign (and its trunk) and say how many calls may leave now."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(update(Campaign).where(Campaign.id == campaign_id).values(rate_at=Campaign.rate_at))
+    campaign = s.scalars(select(Campaign).where(Campaign.id == campaign_id).with_for_update()).one_or_none()
+    if campaign is None:
+        return None, Room(0, [], "no such campaign")
+    calls = min(wanted, campaign.max_concurrent - _live(s, Attempt.campaign_id == campaign_id))
+    why = f"campaign {campaign.name}: {campaign.max_concurrent} calls live" if calls <= 0 else ""
+    buckets = [Bucket.refilled(campaign, campaign.calls_per_second, now)]
+    if campaign.trunk_name:
+        trunk = s.scalars(select(Trunk).where(Trunk.name == campaign.trunk_name).with_for_update()).one_or_none()
+        if trunk is None:
+            return campaign, Room(0, [], f"campaign {campaign.name}: trunk {campaign.trunk_name!r} does not exist")
+        trunk_free = trunk.max_concurrent - _live(s, Attempt.trunk == trunk.name)
+        if trunk_free < calls:
+            calls, why = trunk_free, why or f"trunk {trunk.name}: {trunk.max_concurrent} calls live"
+        buckets.append(Bucket.refilled(trunk, trunk.calls_per_second, now))
+    tokens = int(min(b.tokens for b in buckets))
+    if tokens < calls:
+        calls, why = tokens, why or "calls per second"
+    return campaign, Room(max(0, calls), buckets, why)
+
+
+def trunk_of(campaign: Campaign) -> str:
+    """What an attempt records as its trunk: the trunk's name, else the template's text."""
+    return campaign.trunk_name or campaign.trunk_template

@@ -1,0 +1,172 @@
+"""Limits every host shares, decided in SQL: a campaign's live calls and calls/s, a named trunk's,
+one live call per person across campaigns, and the stale read between a SELECT and its UPDATE.
+Several repositories (one per "host", each with its own connections) claim side by side."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from dialer.domain import AttemptState, CampaignState, DialResult
+from dialer.storage import claims, db
+from dialer.storage.claims import Plan
+from dialer.storage.models import Attempt, Campaign, Contact, Phone, Trunk
+from dialer.storage.repository import Repository
+from tests.campaigns import storage_url
+from tests.conftest import fresh_postgres
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return storage_url(request, tmp_path)
+
+
+@pytest.fixture
+def hosts(url: str) -> Iterator[list[Repository]]:
+    engines = [db.make_engine(url) for _ in range(3)]
+    yield [Repository(db.session_factory(e), node=f"host-{i}") for i, e in enumerate(engines)]
+    for e in engines:
+        e.dispose()
+
+
+def add(repo: Repository, name: str, numbers: list[str], **fields: object) -> int:
+    with repo.sessions.begin() as s:
+        c = Campaign(name=name, state=CampaignState.ACTIVE, created_at=T0, settings={"retries": {"max_attempts": 3}},
+                     **fields)  # fmt: skip
+        s.add(c)
+        for i, number in enumerate(numbers):
+            s.add(Contact(campaign=c, external_id=f"{name}-{i}", created_at=T0, fields={},
+                          debt_id=None, phones=[Phone(number=number, position=0)]))  # fmt: skip
+        s.flush()
+        return c.id
+
+
+def live(repo: Repository, **where: object) -> int:
+    with repo.sessions() as s:
+        query = select(func.count()).select_from(Attempt).where(
+            Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))  # fmt: skip
+        for key, value in where.items():
+            query = query.where(getattr(Attempt, key) == value)
+        return s.scalar(query) or 0
+
+
+def claim_side_by_side(hosts: list[Repository], campaign_id: int, at: datetime, each: int = 5) -> list[Plan]:
+    out: list[Plan] = []
+    lock = threading.Lock()
+
+    def one(repo: Repository) -> None:
+        got = repo.claim(campaign_id, each, at)
+        with lock:
+            out.extend(got)
+
+    threads = [threading.Thread(target=one, args=(repo,)) for repo in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return out
+
+
+def test_live_calls_of_a_campaign_stay_within_its_cap_over_all_hosts(hosts: list[Repository]) -> None:
+    cid = add(hosts[0], "c", [f"+3461110{i:04d}" for i in range(40)], max_concurrent=6, calls_per_second=1000)
+    first = claim_side_by_side(hosts, cid, T0)  # three hosts want 15
+    assert len(first) == 6 == live(hosts[0])
+    assert claim_side_by_side(hosts, cid, T0 + timedelta(seconds=1)) == []  # full: nobody gets more
+    for plan in first[:2]:  # two calls end: exactly two more may leave, whoever asks
+        hosts[1].finish(plan.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    again = claim_side_by_side(hosts, cid, T0 + timedelta(seconds=2))
+    assert len(again) == 2 and live(hosts[0]) == 6
+
+
+def test_calls_per_second_hold_over_all_hosts(hosts: list[Repository]) -> None:
+    cid = add(hosts[0], "c", [f"+3461110{i:04d}" for i in range(100)], max_concurrent=100, calls_per_second=5)
+    per_second = []
+    for second in range(4):  # 10 rounds a second, three hosts each round
+        got = 0
+        for tenth in range(10):
+            got += len(claim_side_by_side(hosts, cid, T0 + timedelta(seconds=second, milliseconds=100 * tenth)))
+        per_second.append(got)
+    assert per_second[0] <= 6 and all(n <= 6 for n in per_second)  # 5/s plus a burst of one
+    assert sum(per_second) >= 18  # and the rate is used, not starved
+
+
+def test_a_named_trunk_caps_live_calls_across_campaigns_and_hosts(hosts: list[Repository]) -> None:
+    with hosts[0].sessions.begin() as s:
+        s.add(Trunk(name="carrier", template="PJSIP/{number}@carrier", max_concurrent=4, calls_per_second=100,
+                    created_at=T0))  # fmt: skip
+    a = add(hosts[0], "a", [f"+3461110{i:04d}" for i in range(10)], max_concurrent=10, calls_per_second=100,
+            trunk_name="carrier")  # fmt: skip
+    b = add(hosts[0], "b", [f"+3461120{i:04d}" for i in range(10)], max_concurrent=10, calls_per_second=100,
+            trunk_name="carrier")  # fmt: skip
+    got = claim_side_by_side(hosts, a, T0) + claim_side_by_side(hosts, b, T0)
+    assert len(got) == 4 == live(hosts[0], trunk="carrier")
+    assert {p.template for p in got} == {"PJSIP/{number}@carrier"}  # the trunk's template, not the campaign's
+
+
+def test_one_live_call_per_number_across_campaigns(hosts: list[Repository]) -> None:
+    numbers = [f"+3461110{i:04d}" for i in range(5)]
+    a = add(hosts[0], "a", numbers, max_concurrent=10, calls_per_second=100)
+    b = add(hosts[0], "b", numbers, max_concurrent=10, calls_per_second=100)
+    first = hosts[0].claim(a, 10, T0)
+    assert len(first) == 5
+    assert hosts[1].claim(b, 10, T0) == []  # every number is on a call of campaign a
+    hosts[0].finish(first[0].attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    later = hosts[1].claim(b, 10, T0 + timedelta(seconds=60))  # parked 30 s, then only the freed one
+    assert [p.number for p in later] == [first[0].number]
+
+
+def test_a_debt_is_one_live_call_across_its_contacts(hosts: list[Repository]) -> None:
+    cid = add(hosts[0], "c", ["+34611100001", "+34611100002"], max_concurrent=10, calls_per_second=100)
+    with hosts[0].sessions.begin() as s:
+        s.execute(update(Contact).values(debt_id="LOAN-7"))
+    assert len(hosts[0].claim(cid, 10, T0)) == 1  # two people, one debt: one call at a time
+
+
+def test_a_contact_claimed_and_ended_by_another_host_meanwhile_is_not_dialled_again(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL (read committed): host 1 tries to claim and end the contact while host 0 is between
+    its SELECT and its UPDATE. Claims of one campaign take turns (the campaign row's lock), so host 1
+    waits, then finds the contact live: one attempt, not two. (The UPDATE also checks the attempt
+    count it read, should anything ever end a call of that contact in between.)"""
+    url = fresh_postgres(postgres_server)
+    db.upgrade(url)
+    engines = [db.make_engine(url) for _ in range(2)]
+    first, second = (Repository(db.session_factory(e), node=f"host-{i}") for i, e in enumerate(engines))
+    cid = add(first, "c", ["+34611100001"], max_concurrent=10, calls_per_second=100)
+    original = claims.due_contacts
+    meanwhile: list[Plan] = []
+    racer: list[threading.Thread] = []
+
+    def race() -> None:
+        meanwhile.extend(second.claim(cid, 1, T0 + timedelta(seconds=1)))
+        for plan in meanwhile:
+            second.finish(plan.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+
+    def due_then_race(s: object, *args: object) -> list[Contact]:
+        found = original(s, *args)  # type: ignore[arg-type]
+        if found and not racer:
+            racer.append(threading.Thread(target=race))
+            racer[0].start()
+            racer[0].join(timeout=1.0)
+            assert racer[0].is_alive()  # host 1 waits for host 0's claim to commit
+        return found
+
+    monkeypatch.setattr(claims, "due_contacts", due_then_race)
+    try:
+        assert len(first.claim(cid, 1, T0)) == 1
+        racer[0].join(timeout=30)
+        assert meanwhile == []  # the contact was live when host 1's turn came
+        with first.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Attempt)) == 1
+            assert s.scalar(select(Contact.attempts)) == 1
+    finally:
+        for e in engines:
+            e.dispose()
