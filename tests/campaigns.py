@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def render_prompts(url: str, campaign_id: int) -> None:
     with db.session_factory(engine)() as s:
         campaign = s.get(Campaign, campaign_id)
         assert campaign is not None
-        plan = prerender.plan(s, campaign, date.today())
+        plan = prerender.plan(s, campaign, datetime.now(UTC))
     engine.dispose()
     assert not plan.errors, plan.errors
     prerender.render(plan)
