@@ -53,7 +53,7 @@ def database_url() -> str:
         return explicit
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     path = base.resolve() / "asterisk-ivr-dialer" / "dialer.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database file itself: 0600 (storage.db)
     return f"sqlite:///{path}"
 
 
@@ -90,11 +90,9 @@ class AmiSettings:
             return
         if os.environ.get("DIALER_SANDBOX") == "1" and self.host in LOOPBACK_HOSTS:
             return
-        where = "" if self.host in LOOPBACK_HOSTS else f" (and the sandbox is never at {self.host})"
-        raise ConfigError(
-            "environment variable DIALER_AMI_SECRET: unset or the sandbox's public secret; set the secret of "
-            f"the [dialer] user of your manager.conf{where}, or DIALER_SANDBOX=1 for the sandbox's own Asterisk"
-        )
+        where = "" if self.host in LOOPBACK_HOSTS else f" (the sandbox is never at {self.host})"
+        raise ConfigError(f"DIALER_AMI_SECRET is unset or the sandbox's public secret{where}: set your AMI "
+                          "user's secret, or DIALER_SANDBOX=1 for the sandbox")  # fmt: skip
 
 
 @dataclass(frozen=True)
