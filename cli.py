@@ -79,12 +79,13 @@ def run(
     )
     try:
         mqtt = MqttSettings.from_env()
+        ami = AmiSettings.from_env()  # refuses the sandbox's secret outside the sandbox
     except ConfigError as exc:
-        _fail(str(exc))
+        _fail(f"cannot start: {exc}")
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
     repo = Repository(db.session_factory(db.make_engine(target)), node=node_name())
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
-    engine = Engine(repo, AmiSettings.from_env(), settings, ivr, events=publisher)
+    engine = Engine(repo, ami, settings, ivr, events=publisher)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -101,7 +102,7 @@ def run(
 
     try:
         asyncio.run(main())
-    except AmiError as exc:
+    except (AmiError, ConfigError) as exc:
         _fail(f"cannot start: {exc}")
     except OSError as exc:  # the FastAGI port is taken or not ours to bind
         _fail(f"cannot start the FastAGI server on {ivr.listen.host}:{ivr.listen.port}: {exc}")

@@ -10,8 +10,10 @@ own quoting does not escape double quotes), so a flow runs unchanged here and ov
 A SIGHUP is turned into the same "HANGUP" line a FastAGI session receives.
 
 The flow comes from dialer.ivr.flows.handler_for(<flow>); ``--handler module:function`` runs a
-given handler instead (tests). Exit status: 0 flow ended (or the caller hung up), 1 the flow
-failed, 2 usage or set-up error (message on stderr, which Asterisk logs).
+given handler instead (tests). A flow runs only for a session its gate believes (dialer.ivr.trust:
+the attempt's token, checked against the hash on the attempt row). Exit status: 0 flow ended (or
+the caller hung up), 1 the flow failed, 2 usage or set-up error, or a refused session (message on
+stderr, which Asterisk logs).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from asterisk.agi import AGI, AGISIGHUPHangup  # noqa: E402  (pyst2)
 from dialer.ivr.agi import MAX_LINE, AgiHangup  # noqa: E402
 from dialer.ivr.agi_channel import AgiChannel  # noqa: E402
 from dialer.ivr.fastagi import Handler, attempt_of  # noqa: E402
+from dialer.ivr.trust import Refused  # noqa: E402
 
 log = logging.getLogger("dialer_agi")
 
@@ -148,6 +151,9 @@ async def run(flow: str | None, spec: str | None) -> int:
         await handler(channel)
     except AgiHangup as exc:
         log.debug("%s: hung up (%s)", name, exc)
+    except Refused as exc:
+        log.error("dialer_agi.py: session refused (channel %s): %s", channel.channel_name[:80], exc)
+        return 2
     except Exception:
         log.exception("%s: flow failed (attempt %s)", name, await attempt_of(channel))
         return 1

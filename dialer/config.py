@@ -53,8 +53,12 @@ def database_url() -> str:
         return explicit
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     path = base.resolve() / "asterisk-ivr-dialer" / "dialer.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database file itself: 0600 (storage.db)
     return f"sqlite:///{path}"
+
+
+SANDBOX_SECRET = "dialer-sandbox-secret"  # asterisk_conf/manager.conf's: public, so the sandbox's only
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -62,30 +66,50 @@ class AmiSettings:
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = "dialer"
-    secret: str = "dialer-sandbox-secret"
+    secret: str = field(default=SANDBOX_SECRET, repr=False)
     connect_timeout: float = 5.0
     action_timeout: float = 10.0
 
     @classmethod
     def from_env(cls) -> AmiSettings:
-        return cls(
+        """The daemon's AMI login; the sandbox's secret only for the sandbox (see refuse_sandbox_secret)."""
+        settings = cls(
             host=os.environ.get("DIALER_AMI_HOST", cls.host),
             port=_int_env("DIALER_AMI_PORT", cls.port),
             username=os.environ.get("DIALER_AMI_USER", cls.username),
-            secret=os.environ.get("DIALER_AMI_SECRET", cls.secret),
+            secret=os.environ.get("DIALER_AMI_SECRET") or SANDBOX_SECRET,
         )
+        settings.refuse_sandbox_secret()
+        return settings
+
+    def refuse_sandbox_secret(self) -> None:
+        """ConfigError when the secret is the sandbox's, unless this is the sandbox: DIALER_SANDBOX=1
+        (the sandbox tooling and the tests set it) and an AMI on this host (the sandbox's listens
+        on 127.0.0.1 only)."""
+        if self.secret != SANDBOX_SECRET:
+            return
+        if os.environ.get("DIALER_SANDBOX") == "1" and self.host in LOOPBACK_HOSTS:
+            return
+        where = "" if self.host in LOOPBACK_HOSTS else f" (the sandbox is never at {self.host})"
+        raise ConfigError(f"DIALER_AMI_SECRET is unset or the sandbox's public secret{where}: set your AMI "
+                          "user's secret, or DIALER_SANDBOX=1 for the sandbox")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
+    # the addresses Asterisk connects from (dialer.ivr.trust.PeerPolicy parses them)
+    peers: str = "127.0.0.1, ::1"
+    max_per_peer: int = 2000  # sessions one peer may hold (the server's own cap is 2,000)
 
     @classmethod
     def from_env(cls) -> AgiSettings:
         return cls(
             host=os.environ.get("DIALER_AGI_HOST", cls.host),
             port=_int_env("DIALER_AGI_PORT", cls.port),
+            peers=os.environ.get("DIALER_AGI_PEERS") or cls.peers,
+            max_per_peer=_int_env("DIALER_AGI_MAX_PER_PEER", cls.max_per_peer),
         )
 
     @property

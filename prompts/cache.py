@@ -3,6 +3,9 @@
 The key is a hash of (text, language, voice, backend, format). A render goes to a temporary
 file in the same directory and is renamed into place, so two renders of one text at once never
 leave a broken file: the later rename simply replaces an identical one.
+
+Renders hold personal data (names, amounts): files are 0640 and directories 0750, so only the
+dialer's user and its group (Asterisk joins it to play them) can read them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from prompts.tts import Backend, TtsUnavailable, backend
 log = logging.getLogger(__name__)
 
 FORMAT = "wav8k"  # part of the key: a change of output format renders anew
+FILE_MODE, DIR_MODE = 0o640, 0o750
 
 
 @dataclass
@@ -70,12 +74,15 @@ class PromptCache:
         data, fmt = tts.render(text, lang, voice)
         self.renders += 1
         wav = to_asterisk_wav(data, fmt)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in (self.root, path.parent):
+            if not directory.is_dir():
+                directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                os.chmod(directory, DIR_MODE)  # mkdir's mode goes through the umask
         fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".wav", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(wav)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

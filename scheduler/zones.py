@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -94,3 +95,8 @@ def region_zones(region: str) -> tuple[ZoneInfo, ...]:
         else ()
     )
     return tuple(zone(n) for n in names) or (zone("UTC"),)
+
+
+def local_date(zones: Zones, now: datetime) -> date:
+    """The contact's calendar day at `now` (aware): in its first zone, as due and caps count days."""
+    return now.astimezone(zones.first).date()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def render_prompts(url: str, campaign_id: int) -> None:
     with db.session_factory(engine)() as s:
         campaign = s.get(Campaign, campaign_id)
         assert campaign is not None
-        plan = prerender.plan(s, campaign, date.today())
+        plan = prerender.plan(s, campaign, datetime.now(UTC))
     engine.dispose()
     assert not plan.errors, plan.errors
     prerender.render(plan)
@@ -51,7 +51,8 @@ def make_campaign(url: str, name: str, numbers: list[str], people: list[dict[str
                   render: bool = True, **fields: Any) -> int:
     """An active campaign with one contact per number (external ids C0, C1, ...).
 
-    `people` gives each contact a name and custom fields: {"name": ..., "amount": ..., ...}.
+    `people` gives each contact a name, a time zone and custom fields: {"name": ..., "timezone": ...,
+    "amount": ..., ...}.
     Its prompts are rendered unless `render` is False.
     """
     now = datetime.now(UTC)
@@ -66,7 +67,8 @@ def make_campaign(url: str, name: str, numbers: list[str], people: list[dict[str
         for i, number in enumerate(numbers):
             person = dict((people or [{}] * len(numbers))[i])
             s.add(Contact(campaign=campaign, external_id=f"C{i}", created_at=now, name=person.pop("name", None),
-                          fields=person, phones=[Phone(number=number, position=0)]))  # fmt: skip
+                          timezone=person.pop("timezone", None), fields=person,
+                          phones=[Phone(number=number, position=0)]))  # fmt: skip
         s.flush()
         campaign_id = campaign.id
     engine.dispose()

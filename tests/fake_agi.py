@@ -30,8 +30,10 @@ class FakeAsterisk:
         self.received: list[str] = []
 
     @classmethod
-    async def connect(cls, port: int) -> FakeAsterisk:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
+    async def connect(cls, port: int, source: str | None = None) -> FakeAsterisk:
+        """Connect to 127.0.0.1:port, from the loopback address `source` when given (127.0.0.2, ...)."""
+        local = (source, 0) if source else None
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=local), TIMEOUT)
         return cls(reader, writer)
 
     def send(self, data: bytes | str) -> None:

@@ -19,6 +19,7 @@ class FakeAmi:
     fully_booted: bool = True
     script: dict[str, Callable[[dict[str, str]], Reply]] = field(default_factory=dict)
     received: list[dict[str, str]] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # every action as sent (repeated headers kept)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     server: asyncio.Server | None = None
     port: int = 0
@@ -49,6 +50,7 @@ class FakeAmi:
         try:
             while True:
                 raw = await reader.readuntil(b"\r\n\r\n")
+                self.raw.append(raw.decode())
                 action = dict(
                     line.split(": ", 1) for line in raw.decode().strip().split("\r\n") if ": " in line
                 )

@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_daemon(
     url: str, sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DIALER_AMI_PORT": str(sandbox.ami_port), "DIALER_AGI_PORT": str(sandbox.agi_port),
-           **(extra_env or {})}  # fmt: skip
+    env = {**os.environ, **sandbox.env(), **(extra_env or {})}
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli", "run", "--url", url, "--drain-timeout", "10"],
@@ -135,7 +134,7 @@ def test_sigterm_stops_originating_lets_live_calls_end_and_exits_0(
 
 def test_wrong_secret_or_no_ami_at_start_is_one_line_and_exit_1(sandbox: Sandbox, tmp_path: Path) -> None:
     url = new_database(str(tmp_path / "d.db"))
-    base = {**os.environ, "DIALER_AMI_PORT": str(sandbox.ami_port)}
+    base = {**os.environ, **sandbox.env()}
     cmd = [sys.executable, "-m", "cli", "run", "--url", url]
     wrong = subprocess.run(cmd, cwd=ROOT, env={**base, "DIALER_AMI_SECRET": "nope"}, capture_output=True,
                            text=True, timeout=30)  # fmt: skip

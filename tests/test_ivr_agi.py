@@ -368,7 +368,7 @@ async def test_max_sessions_and_close_cancels_stuck_sessions(serve) -> None:
         assert await peer.rest() == b""
 
 
-async def test_cli_agi_serve_refuses_unknown_flows_and_stops_on_sigterm() -> None:
+async def test_cli_agi_serve_believes_no_session_without_its_token_and_stops_on_sigterm() -> None:
     root = Path(__file__).resolve().parents[1]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli", "agi", "serve", "--port", "0", cwd=root,
@@ -379,12 +379,12 @@ async def test_cli_agi_serve_refuses_unknown_flows_and_stops_on_sigterm() -> Non
         first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert first.startswith("FastAGI listening on 127.0.0.1:"), first
         peer = await FakeAsterisk.connect(int(first.rsplit(":", 1)[1]))
-        peer.send(header("no-such-flow"))
-        await peer.expect('VERBOSE "dialer: no flow named no-such-flow" "1"', "200 result=1")
+        peer.send(header("no-such-flow"))  # the gate comes first: not even the flow's name is looked up
+        await peer.expect('GET VARIABLE "DIALER_ATTEMPT"', "200 result=0")
         assert await peer.rest() == b""
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
-        assert "no flow named 'no-such-flow'" in (await proc.stderr.read()).decode()
+        assert "refused: DIALER_ATTEMPT is not an attempt id" in (await proc.stderr.read()).decode()
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -105,6 +105,7 @@ def runs(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     out["url"], out["repo"], out["cid"] = url, repo, cid
     assert engine.ivr is not None and engine.ivr.server is not None
     out["rejected"], out["served"] = engine.ivr.server.rejected, engine.ivr.server.served
+    out["refused"] = engine.ivr.server.refused
     return out
 
 
@@ -172,6 +173,14 @@ def test_half_open_fastagi_clients_do_not_stall_the_calls(runs: dict[str, object
     # timeout) while the 8 calls above ran their flows to the end on the same event loop
     assert runs["rejected"] == 2
     assert runs["served"] == 8
+
+
+def test_every_call_ran_its_flow_with_its_own_token(runs: dict[str, object]) -> None:
+    # the daemon believed Asterisk's 8 sessions (token, live attempt, Uniqueid = attempt id) and no other
+    assert (runs["served"], runs["refused"]) == (8, 0)
+    hashes = [runs[name].agi_token_hash for name in ("promise", "agent", "identity", "hangup", "machine",  # type: ignore[attr-defined]
+                                                     "opt_out", "survey", "fallback")]  # fmt: skip
+    assert len(set(hashes)) == 8 and all(len(h) == 64 for h in hashes)  # a hash each, never the token
 
 
 def test_no_agent_in_time_plays_the_fallback_and_schedules_a_call_back(runs: dict[str, object]) -> None:

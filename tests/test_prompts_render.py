@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from dialer.storage.models import Campaign
 from prompts.cache import PromptCache
 from tests.campaigns import make_campaign, new_database
 
-TODAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)  # 13:00 in Madrid: the contacts' 23 November
 PEOPLE = [
     {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"},
     {"name": "Luis Gómez", "amount": "99.5", "due_date": "2026-12-01", "concept": "la cuota"},
@@ -42,7 +42,7 @@ def test_plan_lists_shared_prompts_date_readbacks_and_personal_sentences(tmp_pat
     campaign = _campaign(url)
     engine = db.make_engine(url)
     with db.session_factory(engine)() as s:
-        found = prerender.plan(s, campaign, TODAY, horizon_days=0)
+        found = prerender.plan(s, campaign, NOW, horizon_days=0)
     engine.dispose()
     texts = [job.text for job in found.jobs]
     assert found.errors == [] and found.contacts == 2
@@ -64,13 +64,13 @@ def test_render_then_the_check_passes_and_calls_find_every_file(tmp_path: Path,
     campaign = _campaign(url, "survey")
     engine = db.make_engine(url)
     with db.session_factory(engine)() as s:
-        before = prerender.check(s, campaign, TODAY)
+        before = prerender.check(s, campaign, NOW)
         assert not before.ok and before.missing > 0
         assert "run `dialer prompts render c-survey`" in before.message("c-survey")
-        found = prerender.plan(s, campaign, TODAY)
+        found = prerender.plan(s, campaign, NOW)
         assert prerender.render(found, workers=2) == len(found.jobs)
-        assert prerender.check(s, campaign, TODAY).ok
-        again = prerender.plan(s, campaign, TODAY)
+        assert prerender.check(s, campaign, NOW).ok
+        again = prerender.plan(s, campaign, NOW)
         assert prerender.render(again) == 0  # all cache hits
     engine.dispose()
     book = PromptBook(load("survey"), "es", campaign.settings)
@@ -88,8 +88,8 @@ def test_a_contact_with_a_bad_field_is_named(tmp_path: Path) -> None:
     campaign = _campaign(url, people=people)
     engine = db.make_engine(url)
     with db.session_factory(engine)() as s:
-        found = prerender.plan(s, campaign, TODAY)
-        check = prerender.check(s, campaign, TODAY)
+        found = prerender.plan(s, campaign, NOW)
+        check = prerender.check(s, campaign, NOW)
     engine.dispose()
     assert found.errors == [  # every field of a contact at once, not one per run
         "contact C1: amount: 'doce' is not a number",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -45,7 +45,7 @@ def prompts_render(
     with _session(url) as session:
         found = _campaign_named(session, campaign)
         try:
-            plan = prerender.plan(session, found, date.today(), days)
+            plan = prerender.plan(session, found, datetime.now(UTC), days)
         except (FlowError, TemplateError) as exc:
             _fail(f"campaign {campaign}: {exc}")
     for line in plan.errors:

@@ -126,11 +126,13 @@ def agi_serve(
 ) -> None:
     """Run only the FastAGI server (flows of dialer.ivr.flows) until SIGTERM/SIGINT."""
     from dialer.ivr.fastagi import FastAgiServer
-    from dialer.ivr.flows import handler_for
+    from dialer.ivr.flows import gate, handler_for
 
-    settings = AgiSettings.from_env()
     logging.getLogger().setLevel(logging.INFO)
-    server = FastAgiServer(handler_for, host or settings.host, settings.port if port is None else port)
+    try:
+        server = FastAgiServer.for_settings(AgiSettings.from_env(), handler_for, gate(), host=host, port=port)
+    except ConfigError as exc:
+        _fail(str(exc))
 
     async def serve() -> None:
         stop = asyncio.Event()

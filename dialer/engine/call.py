@@ -42,8 +42,9 @@ class Calls(EngineBase):
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
             await self._sql(self.repo.unclaim, [plan])
             return
+        token, call.agi_token = call.agi_token or "", None  # kept no longer than the Originate needs it
         variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,
-                                        self.settings.agi_url)  # fmt: skip
+                                        self.settings.agi_url, token)  # fmt: skip
         self.live.started(plan)  # events
         try:
             resp = await self.ami.originate(

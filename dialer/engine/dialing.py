@@ -9,6 +9,8 @@ import logging
 from dialer.engine.call import Calls
 from dialer.engine.pacing import Slots, TokenBucket, take_more
 from dialer.engine.tracker import LiveCall
+from dialer.ivr.trust import new_token, token_hash
+from dialer.storage import agi_tokens
 from dialer.storage.claims import Plan
 from dialer.storage.models import Campaign
 
@@ -80,19 +82,32 @@ class Dialing(Calls):
                 # next call may leave (the shared calls/s bucket refills at the campaign's rate)
                 await asyncio.sleep(min(self.settings.poll_s, 0.5, max(0.02, 1.0 / campaign.calls_per_second)))
                 continue
-            for plan in plans:  # tracked now, before any await, so a resync sees them as ours
-                call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
+            for plan, token in plans:  # tracked now, before any await, so a resync sees them as ours
+                call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id,
+                                                   agi_token=token, agi_token_hash=token_hash(token)))  # fmt: skip
                 self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
 
-    async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:
+    async def _claim(self, campaign_id: int, wanted: int) -> list[tuple[Plan, str]]:
         """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""
-        claim = asyncio.ensure_future(self._sql(self.repo.claim, campaign_id, wanted))
+        claim = asyncio.ensure_future(self._sql(self._claim_with_tokens, campaign_id, wanted))
         try:
             return await asyncio.shield(claim)
         except asyncio.CancelledError:
             plans = await claim
-            await self._sql(self.repo.unclaim, plans)
+            await self._sql(self.repo.unclaim, [plan for plan, _ in plans])
             raise
+
+    def _claim_with_tokens(self, campaign_id: int, wanted: int) -> list[tuple[Plan, str]]:
+        """The claim, then each attempt's AGI token hash (one more short transaction for the batch),
+        both committed before any Originate; if the hashes cannot be stored, the claim is undone."""
+        plans = self.repo.claim(campaign_id, wanted)
+        tokens = [(plan, new_token()) for plan in plans]
+        try:
+            agi_tokens.store(self.repo.sessions, {plan.attempt_id: token_hash(token) for plan, token in tokens})
+        except Exception:
+            self.repo.unclaim(plans)
+            raise
+        return tokens
 
     @staticmethod
     def _give_back(slots: Slots, trunk: Slots, count: int) -> None:

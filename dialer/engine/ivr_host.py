@@ -1,4 +1,5 @@
-"""The IVR inside the daemon: the FastAGI server, the flow service, and the prompts check."""
+"""The IVR inside the daemon: the FastAGI server (which believes only Asterisk: dialer.ivr.trust),
+the flow service, and the prompts check."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,18 +28,18 @@ CHECK_TIMEOUT_S = 120.0  # the prompts check of a large campaign stats every con
 
 class IvrHost:
     def __init__(self, sessions: sessionmaker[Session], listen: AgiSettings, *,
-                 today: Callable[[], date] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.sessions = sessions
         self.listen = listen
-        self.today = today or (lambda: datetime.now(UTC).date())
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.service: IvrService | None = None
         self.live: LiveEvents | None = None
         self.server: FastAgiServer | None = None
 
     async def start(self, tracker: CallTracker, live: LiveEvents | None = None) -> None:
         self.live = live
-        self.service = IvrService(self.sessions, tracker=tracker, today=self.today, on_event=self._on_event)
-        self.server = FastAgiServer(self.service.handler_for, self.listen.host, self.listen.port)
+        self.service = IvrService(self.sessions, tracker=tracker, clock=self.clock, on_event=self._on_event)
+        self.server = FastAgiServer.for_settings(self.listen, self.service.handler_for, self.service)
         await self.server.start()
 
     async def close(self, drain_timeout: float) -> None:
@@ -67,5 +68,5 @@ class IvrHost:
     def check_campaign(self, campaign: Campaign) -> str | None:
         """Why the campaign may not dial (prompts not rendered, contacts that cannot be spoken to)."""
         with self.sessions() as s:
-            found = prerender.check(s, campaign, self.today())
+            found = prerender.check(s, campaign, self.clock())
         return None if found.ok else found.message(campaign.name)

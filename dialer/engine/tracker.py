@@ -74,6 +74,10 @@ class LiveCall:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     ivr_done: asyncio.Event | None = None  # set while an in-process IVR session runs the call
     events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows, recorded with the ending
+    # the AGI gate (dialer.ivr.trust): the token until the Originate carries it, its hash, one session
+    agi_token: str | None = field(default=None, repr=False)
+    agi_token_hash: str | None = field(default=None, repr=False)
+    agi_admitted: bool = False
 
     def transition(self, new: AttemptState, why: str) -> None:
         log.info("attempt %s: %s -> %s (%s)", self.attempt_id, self.state.value, new.value, why)

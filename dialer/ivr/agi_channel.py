@@ -57,6 +57,7 @@ class AgiChannel:
         self.command_timeout = command_timeout
         self.media_timeout = media_timeout
         self.hung_up = False  # a HANGUP line (or SIGHUP) has been seen
+        self.attempt_id: str | None = None  # set by the gate (dialer.ivr.trust) once it believes the session
         self._reader = reader
         self._writer = writer
         self._lock = asyncio.Lock()

@@ -44,6 +44,8 @@ class CallContext:
     language: str
     flow: str
     settings: Mapping[str, Any]
+    timezone: str | None = None  # the contact's own zone; with the number, its calendar (ivr.calendar)
+    default_region: str = "ES"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The contract with the dialer-outbound dialplan (asterisk_conf/extensions_dialer.conf): the
-channel variables an Originate sets (attempt, flow route, language, AMD arguments) and the
+channel variables an Originate sets (attempt, AGI token, flow route, language, AMD arguments) and the
 encoding of the details a process AGI script hands back in DIALER_DETAILS."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+
+from dialer.ivr.trust import ATTEMPT_VARIABLE, TOKEN_VARIABLE
 
 
 def encode_details(details: dict[str, Any]) -> str:
@@ -39,11 +41,13 @@ def amd_variables(amd: dict[str, Any]) -> dict[str, str]:
 
 
 def originate_variables(attempt_id: str, flow: str, language: str, settings: dict[str, Any],
-                        agi_url: str) -> dict[str, str]:
-    """Channel variables of an Originate (asterisk_conf/extensions_dialer.conf reads them)."""
+                        agi_url: str, agi_token: str) -> dict[str, str]:
+    """Channel variables of an Originate (asterisk_conf/extensions_dialer.conf reads them); the
+    token is read by the AGI gate only (dialer.ivr.trust), never by the dialplan."""
     amd = dict(settings.get("amd") or {})
     route = "campaign" if settings.get("flow_file") else flow  # the AGI path: dialer.ivr.flow.CAMPAIGN_ROUTE
-    variables = {"DIALER_ATTEMPT": attempt_id, "DIALER_FLOW": route, "DIALER_LANG": language, "DIALER_AGI_URL": agi_url}
+    variables = {ATTEMPT_VARIABLE: attempt_id, TOKEN_VARIABLE: agi_token, "DIALER_FLOW": route,
+                 "DIALER_LANG": language, "DIALER_AGI_URL": agi_url}  # fmt: skip
     if amd.get("enabled", True) is False:
         variables["DIALER_AMD"] = "no"
     else:

@@ -2,7 +2,8 @@
 
 The AGI path names the flow: a built-in flow, or `campaign` for a campaign that brings its own
 flow file. Either way the attempt's campaign (looked up by DIALER_ATTEMPT) decides what runs; the
-outcome goes back to the daemon in channel variables and the events straight to SQL.
+outcome goes back to the daemon in channel variables and the events straight to SQL. The gate is
+the attempt row's token hash (dialer.ivr.trust, dialer.storage.agi_tokens).
 """
 
 from __future__ import annotations
@@ -23,3 +24,8 @@ def _service() -> IvrService:
 
 def handler_for(name: str) -> Handler | None:
     return _service().handle if name in routes() else None  # no database opened for a wrong path
+
+
+def gate() -> IvrService:
+    """What admits a session (`dialer agi serve`; the process AGI script's handle() admits itself)."""
+    return _service()

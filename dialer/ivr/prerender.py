@@ -12,16 +12,17 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.domain import Disposition
+from dialer.ivr.calendar import date_span
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
-from dialer.storage.models import Campaign, Contact
+from dialer.storage.models import Campaign, Contact, Phone
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def book_for(campaign: Campaign) -> PromptBook:
     return PromptBook(campaign_flow(campaign.flow, campaign.settings), campaign.language, campaign.settings)
 
 
-def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = HORIZON_DAYS) -> Plan:
-    """Every distinct text the campaign's pending contacts may hear."""
+def plan(session: Session, campaign: Campaign, now: datetime, horizon_days: int = HORIZON_DAYS) -> Plan:
+    """Every distinct text the campaign's pending contacts may hear; date read-backs from the
+    earliest of their local dates on (dialer.ivr.calendar), as their calls will resolve them."""
     book = book_for(campaign)
     out = Plan(book)
     seen: set[str] = set()
@@ -57,12 +59,13 @@ def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = 
             seen.add(job.text)
             out.jobs.append(job)
 
-    for job in book.campaign_jobs(today, horizon_days):
+    pending = (Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
+    zones = session.execute(select(Contact.timezone, Phone.number).join(Phone, isouter=True).where(*pending).distinct())
+    first, last = date_span(now, zones, campaign.settings, campaign.default_region)
+    for job in book.campaign_jobs(first, horizon_days + (last - first).days):
         add(job)
     rows = session.execute(
-        select(Contact.external_id, Contact.name, Contact.fields)
-        .where(Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
-        .order_by(Contact.id)
+        select(Contact.external_id, Contact.name, Contact.fields).where(*pending).order_by(Contact.id)
     )
     for external_id, name, fields in rows:
         out.contacts += 1
@@ -108,10 +111,10 @@ class Check:
         return f"campaign {name}: {'; '.join(parts)}: run `dialer prompts render {name}`"
 
 
-def check(session: Session, campaign: Campaign, today: date) -> Check:
+def check(session: Session, campaign: Campaign, now: datetime) -> Check:
     """What the daemon asks before dialing: is every prompt of every pending contact rendered?"""
     try:
-        found = plan(session, campaign, today, horizon_days=0)
+        found = plan(session, campaign, now, horizon_days=0)
     except (FlowError, TemplateError) as exc:
         return Check(0, [str(exc)])
     missing = found.book.missing(found.jobs)

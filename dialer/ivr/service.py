@@ -4,6 +4,10 @@ In the daemon the report goes to the engine's call tracker, so the engine's sing
 writes the outcome and the events together when the call ends. Without a tracker (`dialer agi
 serve`, process AGI scripts) the events are written here and the outcome travels to the daemon
 as channel variables the dialplan's `h` extension reports in its DialerEnd event.
+
+It is also the gate (dialer.ivr.trust): a session runs a flow only for a live attempt whose token
+it holds, once. In the daemon the live calls and their token hashes are the tracker's; without
+one, the attempt row's hash in SQL is checked and used up in one statement.
 """
 
 from __future__ import annotations
@@ -12,18 +16,22 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.ivr.agi import AgiHangup
+from dialer.ivr.agi_channel import AgiChannel
+from dialer.ivr.calendar import contact_today
 from dialer.ivr.dialplan import encode_details
 from dialer.ivr.flow import Flow, FlowError, routes
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
 from dialer.ivr.call import CallContext, CallReport, Channel, IvrEventRow
 from dialer.ivr.runner import FlowRunner
+from dialer.ivr.trust import TOKEN_VARIABLE, Refused, read_claim, token_hash, token_matches
+from dialer.storage import agi_tokens
 from dialer.storage.ivr_store import call_row, save_events
 from prompts.cache import PromptCache
 from prompts.templates import TemplateError
@@ -31,12 +39,14 @@ from prompts.templates import TemplateError
 log = logging.getLogger(__name__)
 
 SQL_TIMEOUT_S = 10.0
+ADMIT_TIMEOUT_S = 5.0  # reading the claim and checking it, when no server gate did it first
 Handler = Callable[[Any], Awaitable[None]]
 
 
 class LiveCalls(Protocol):
-    """The daemon's call tracker as the IVR sees it: live calls by attempt id, each taking the
-    IVR's report (outcome, step, details, events) and an `ivr_done` event (dialer.engine.tracker)."""
+    """The daemon's call tracker as the IVR sees it: live calls by attempt id, each with its AGI
+    token's hash (`agi_token_hash`, `agi_admitted`) and taking the IVR's report (outcome, step,
+    details, events) and an `ivr_done` event (dialer.engine.tracker)."""
 
     @property
     def calls(self) -> Mapping[str, Any]: ...
@@ -44,12 +54,12 @@ class LiveCalls(Protocol):
 
 class IvrService:
     def __init__(self, sessions: sessionmaker[Session], *, tracker: LiveCalls | None = None,
-                 cache: PromptCache | None = None, today: Callable[[], date] | None = None,
+                 cache: PromptCache | None = None, clock: Callable[[], datetime] | None = None,
                  on_event: Callable[[CallContext, IvrEventRow], None] | None = None) -> None:
         self.sessions = sessions
         self.tracker = tracker
         self.cache = cache or PromptCache()
-        self.today = today
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.on_event = on_event
         self._books: dict[tuple[Any, ...], tuple[Flow, PromptBook]] = {}
 
@@ -65,8 +75,44 @@ class IvrService:
             self._books[key] = (flow, PromptBook(flow, ctx.language, ctx.settings, self.cache))
         return self._books[key]
 
-    async def handle(self, channel: Channel) -> None:
-        attempt_id = await channel.get_variable("DIALER_ATTEMPT") or ""
+    # -- the gate ---------------------------------------------------------------------------
+    async def admit(self, channel: AgiChannel) -> None:
+        """Believe the session (channel.attempt_id set) or raise Refused; nothing is written to the
+        channel before the claim holds, and the token is then taken off it."""
+        claim = await read_claim(channel)
+        if self.tracker is not None:
+            why = self._admit_live(claim.attempt_id, claim.token)
+        else:
+            why = await asyncio.wait_for(asyncio.to_thread(
+                agi_tokens.consume, self.sessions, claim.attempt_id, token_hash(claim.token)), SQL_TIMEOUT_S)
+        if why:
+            raise Refused(why)
+        channel.attempt_id = claim.attempt_id
+        await channel.set_variable(TOKEN_VARIABLE, "")
+
+    def _admit_live(self, attempt_id: str, token: str) -> str | None:
+        assert self.tracker is not None
+        live = self.tracker.calls.get(attempt_id)
+        if live is None:
+            return f"attempt {attempt_id} is not live in this daemon"
+        if live.agi_token_hash is None:
+            return f"attempt {attempt_id}: no token issued by this daemon (followed after a restart)"
+        if not token_matches(token, live.agi_token_hash):
+            return f"attempt {attempt_id}: wrong token"
+        if live.agi_admitted:
+            return f"attempt {attempt_id} already had its AGI session"
+        live.agi_admitted = True
+        return None
+
+    # -- the flow ---------------------------------------------------------------------------
+    async def handle(self, channel: AgiChannel) -> None:
+        if channel.attempt_id is None:  # no gate in front (process AGI): admit here, or Refused
+            try:
+                async with asyncio.timeout(ADMIT_TIMEOUT_S):
+                    await self.admit(channel)
+            except TimeoutError:
+                raise Refused(f"not admitted within {ADMIT_TIMEOUT_S:g} s") from None
+        attempt_id = channel.attempt_id or ""
         row = await asyncio.wait_for(asyncio.to_thread(call_row, self.sessions, attempt_id), SQL_TIMEOUT_S)
         if row is None:
             log.warning("AGI session for unknown attempt %r: hanging up", attempt_id)
@@ -85,7 +131,7 @@ class IvrService:
                 await channel.hangup()
             else:
                 on_event = (lambda row_: self.on_event(ctx, row_)) if self.on_event else None  # type: ignore[misc]
-                today = self.today() if self.today else None
+                today = contact_today(self.clock(), ctx.timezone, ctx.number, ctx.settings, ctx.default_region)
                 report = await FlowRunner(channel, ctx, flow, book, today=today, on_event=on_event).run()
             await self._report(channel, ctx, report, live)
         finally:

@@ -119,8 +119,7 @@ def _state(url: str) -> CampaignState | None:
 def run_demo_campaign(sandbox: Sandbox, workdir: Path, url: str, say: Callable[[str], None] = print,
                       timeout_s: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """Every step as a `dialer` command; returns the report command's result."""
-    env = {**os.environ, "DIALER_AMI_PORT": str(sandbox.ami_port), "DIALER_AGI_PORT": str(sandbox.agi_port),
-           "DIALER_DB_URL": url}  # fmt: skip
+    env = {**os.environ, **sandbox.env(), "DIALER_DB_URL": url}
     dialer = [sys.executable, "-m", "cli"]
     root = Path(__file__).resolve().parents[2]
 

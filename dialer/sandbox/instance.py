@@ -84,6 +84,11 @@ class Sandbox:
     def agi(self) -> AgiSettings:
         return AgiSettings(port=self.agi_port)
 
+    def env(self) -> dict[str, str]:
+        """What a `dialer` process needs to use this sandbox: its ports, and DIALER_SANDBOX=1, without
+        which `dialer run` refuses the sandbox's public AMI secret (dialer.config.AmiSettings)."""
+        return {"DIALER_AMI_PORT": str(self.ami_port), "DIALER_AGI_PORT": str(self.agi_port), "DIALER_SANDBOX": "1"}
+
     # -- configuration ----------------------------------------------------------------
     def install_conf(self) -> None:
         """Copy asterisk_conf/ (and its sandbox/ part) in, with this instance's ports."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,14 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_FILE_MODE = 0o600
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and enforced foreign keys on every connection."""
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        _create_private(engine.url.database)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -35,6 +38,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
     return engine
+
+
+def _create_private(path: str | None) -> None:
+    """A new SQLite file is created 0600 (it holds contacts and amounts; SQLite would follow the
+    umask). Its -wal and -shm files take the database file's mode."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except (FileExistsError, FileNotFoundError):
+        return  # an existing database keeps its mode; a missing directory is SQLite's error to report
+    os.fchmod(fd, SQLITE_FILE_MODE)
+    os.close(fd)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

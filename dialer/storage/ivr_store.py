@@ -33,7 +33,8 @@ def call_row(sessions: sessionmaker[Session], attempt_id: str) -> dict[str, Any]
     """The attempt, its contact and its campaign as plain values (None: no such attempt)."""
     query = (
         select(Attempt.id, Attempt.campaign_id, Campaign.name, Attempt.contact_id, Contact.external_id,
-               Attempt.number, Contact.name, Contact.fields, Campaign.language, Campaign.flow, Campaign.settings)
+               Attempt.number, Contact.name, Contact.fields, Campaign.language, Campaign.flow, Campaign.settings,
+               Contact.timezone, Campaign.default_region)
         .join(Contact, Contact.id == Attempt.contact_id)
         .join(Campaign, Campaign.id == Attempt.campaign_id)
         .where(Attempt.id == attempt_id)
@@ -43,7 +44,7 @@ def call_row(sessions: sessionmaker[Session], attempt_id: str) -> dict[str, Any]
     if row is None:
         return None
     keys = ("attempt_id", "campaign_id", "campaign", "contact_id", "external_id", "number", "name", "fields",
-            "language", "flow", "settings")  # fmt: skip
+            "language", "flow", "settings", "timezone", "default_region")  # fmt: skip
     return dict(zip(keys, row, strict=True))
 
 

@@ -157,6 +157,8 @@ class Attempt(Base):
     q850_cause: Mapped[int | None] = mapped_column(Integer)
     step_reached: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # message_left, agent_answered, queue wait
+    # SHA-256 of the attempt's AGI token (dialer.ivr.trust), never the token; "used" once admitted
+    agi_token_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IvrEvent(Base):
