@@ -28,8 +28,7 @@ class Host:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, url: str, extra: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "DIALER_AMI_PORT": str(self.sandbox.ami_port), "DIALER_AGI_PORT": str(self.sandbox.agi_port),
-               "DIALER_NODE": self.name, "DIALER_DB_URL": url, **(extra or {})}  # fmt: skip
+        env = {**os.environ, **self.sandbox.env(), "DIALER_NODE": self.name, "DIALER_DB_URL": url, **(extra or {})}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--drain-timeout", "5"], cwd=ROOT,
                                          env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip

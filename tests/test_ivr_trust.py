@@ -51,7 +51,7 @@ class Bed:
 @pytest.fixture
 def bed(tmp_path: Path) -> Bed:
     url = new_database(str(tmp_path / "d.db"))
-    cid = make_campaign(url, "trust", [sim_number("human", tag=i) for i in range(3)], render=False,
+    cid = make_campaign(url, "trust", [sim_number("human", tag=i) for i in range(3)], render=False, calls_per_second=100,
                         people=[{"name": "Ana", "amount": "12500"}] * 3)  # fmt: skip
     sessions = db.session_factory(db.make_engine(url))
     plans = Repository(sessions).claim(cid, 3)
