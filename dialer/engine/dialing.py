@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from concurrent.futures import Future
+from typing import Any
 
 from dialer.engine.call import Calls
 from dialer.engine.pacing import Slots, TokenBucket, take_more
 from dialer.engine.tracker import LiveCall
-from dialer.storage.claims import Plan
+from dialer.storage.claims import Plan, Screen
 from dialer.storage.models import Campaign
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class Dialing(Calls):
     async def _campaign_loop(self, campaign: Campaign) -> None:
         if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
             return
+        screen: Screen | None = self.ivr.contact_screen(campaign) if self.ivr is not None else None
+        checked_on = self.ivr.today() if self.ivr is not None else None
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
@@ -49,6 +54,10 @@ class Dialing(Calls):
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
         while not self._stopping.is_set():
             await self._ready.wait()
+            if self.ivr is not None and self.ivr.today() != checked_on:  # date read-backs from today on
+                if not await self.ivr.may_keep_dialing(campaign, self.repo):
+                    return
+                checked_on = self.ivr.today()
             if not await slots.acquire(timeout=self.settings.poll_s):
                 continue
             try:
@@ -63,7 +72,7 @@ class Dialing(Calls):
             try:
                 await bucket.acquire()
                 wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1)  # one SQL claim for all
-                plans = await self._claim(campaign.id, wanted) if self._ready.is_set() else []
+                plans = await self._claim(campaign.id, wanted, screen) if self._ready.is_set() else []
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)
                 raise
@@ -82,15 +91,49 @@ class Dialing(Calls):
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
                 self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
 
-    async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:
-        """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""
-        claim = asyncio.ensure_future(self._sql(self.repo.claim, campaign_id, wanted))
+    async def _claim(self, campaign_id: int, wanted: int, screen: Screen | None = None) -> list[Plan]:
+        """Claim in SQL, then confirm the claim (its Originates may leave). A claim given up on
+        (SQL too slow, or cancelled meanwhile) may still commit: its token goes to _orphans, and
+        _undo_orphans undoes it once its SQL is over."""
+        token = str(uuid.uuid4())
+        job = self.sql.submit(self.repo.claim, campaign_id, wanted, token=token, screen=screen)
         try:
-            return await asyncio.shield(claim)
-        except asyncio.CancelledError:
-            plans = await claim
-            await self._sql(self.repo.unclaim, plans)
+            plans = await self.sql.wait(job, what="claim")
+        except BaseException:
+            failed = job.done() and not job.cancelled() and job.exception() is not None
+            if not failed:  # a claim that failed in SQL was rolled back: nothing to undo
+                self._orphans[token] = job
             raise
+        if plans:
+            confirm = self.sql.submit(self.repo.confirm_claim, token)
+            try:
+                await self.sql.wait(confirm, what="confirm claim")
+            except BaseException:
+                self._orphans[token] = confirm
+                raise
+        return plans
+
+    async def _undo_orphans(self) -> None:
+        """Undo the claims given up on whose SQL is over (never raises: retried on the next round)."""
+        for token, job in list(self._orphans.items()):
+            if not job.done():
+                continue  # still running in its thread: undone once it ends
+            try:
+                undone = await self._sql(self.repo.undo_claim, token)
+            except Exception as exc:  # noqa: BLE001 - SQL still in trouble: next round
+                log.warning("undoing claim %s failed (%s); retrying", token, exc)
+                return
+            del self._orphans[token]
+            if undone:
+                log.warning("claim %s committed after the engine gave up on it: %d attempts undone, never sent",
+                            token, undone)  # fmt: skip
+
+    async def _orphans_settled(self, timeout_s: float) -> None:
+        """Wait (up to `timeout_s`) for the SQL of claims given up on, then undo them (drain)."""
+        running: list[Future[Any]] = [j for j in self._orphans.values() if not j.done()]
+        if running:
+            await asyncio.wait([asyncio.wrap_future(j) for j in running], timeout=timeout_s)
+        await self._undo_orphans()
 
     @staticmethod
     def _give_back(slots: Slots, trunk: Slots, count: int) -> None:

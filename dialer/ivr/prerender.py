@@ -2,7 +2,9 @@
 
 `plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
 sentences); `render()` renders them side by side (espeak-ng runs as a subprocess per text, so
-threads keep every core busy); `check()` is what the daemon runs before it dials a campaign.
+threads keep every core busy); `check()` is what the daemon runs before it dials a campaign,
+`check_shared()` what it runs again each day (date read-backs from today on), and
+`ContactScreen` what each claim asks of each contact (contacts imported after the start).
 """
 
 from __future__ import annotations
@@ -102,6 +104,36 @@ class Check:
         if self.errors:
             parts.append(f"{len(self.errors)} contacts cannot be spoken to ({self.errors[0]})")
         return f"campaign {name}: {'; '.join(parts)}: run `dialer prompts render {name}`"
+
+
+def check_shared(campaign: Campaign, today: date) -> Check:
+    """Are the prompts every contact shares rendered, date read-backs from `today` on?"""
+    try:
+        book = book_for(campaign)
+        missing = book.missing(list(book.campaign_jobs(today, 0)))
+    except (FlowError, TemplateError) as exc:
+        return Check(0, [str(exc)])
+    return Check(len(missing), [], missing[0].text[:60] if missing else "")
+
+
+class ContactScreen:
+    """Asked by each claim of each due contact: why it may not be called (its own sentences are
+    not rendered, or its fields cannot be spoken), or None. The claim parks it with the reason."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign.name
+        self.book = book_for(campaign)
+
+    def __call__(self, contact: Contact) -> str | None:
+        try:
+            jobs = list(self.book.contact_jobs(contact.external_id, contact.name, contact.fields or {}))
+        except TemplateError as exc:
+            return f"its fields cannot be spoken ({exc}): correct the contact"
+        missing = self.book.missing(jobs)
+        if missing:
+            return (f"audio not rendered for {len(missing)} of its prompts (e.g. {missing[0].key!r}): "
+                    f"run `dialer prompts render {self.campaign}`")  # fmt: skip
+        return None
 
 
 def check(session: Session, campaign: Campaign, today: date) -> Check:

@@ -4,6 +4,10 @@ In the daemon the report goes to the engine's call tracker, so the engine's sing
 writes the outcome and the events together when the call ends. Without a tracker (`dialer agi
 serve`, process AGI scripts) the events are written here and the outcome travels to the daemon
 as channel variables the dialplan's `h` extension reports in its DialerEnd event.
+
+The report is handed over on every way out: the flow's end, a hang-up, a flow that breaks
+(`ivr_error`: a prompt missing, the AGI link lost, SQL that does not answer), and a session
+cancelled while the daemon stops. Facts already captured (a promise to pay) are kept.
 """
 
 from __future__ import annotations
@@ -17,20 +21,20 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.ivr.agi import AgiHangup
+from dialer.ivr.agi import AgiError
+from dialer.ivr.call import CallContext, CallReport, Channel, IvrEventRow
 from dialer.ivr.dialplan import encode_details
 from dialer.ivr.flow import Flow, FlowError, routes
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
-from dialer.ivr.call import CallContext, CallReport, Channel, IvrEventRow
 from dialer.ivr.runner import FlowRunner
 from dialer.storage.ivr_store import call_row, save_events
+from dialer.storage.worker import SQL_TIMEOUT_S, SqlWorker
 from prompts.cache import PromptCache
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
-SQL_TIMEOUT_S = 10.0
 Handler = Callable[[Any], Awaitable[None]]
 
 
@@ -45,8 +49,10 @@ class LiveCalls(Protocol):
 class IvrService:
     def __init__(self, sessions: sessionmaker[Session], *, tracker: LiveCalls | None = None,
                  cache: PromptCache | None = None, today: Callable[[], date] | None = None,
-                 on_event: Callable[[CallContext, IvrEventRow], None] | None = None) -> None:
+                 on_event: Callable[[CallContext, IvrEventRow], None] | None = None,
+                 sql: SqlWorker | None = None) -> None:  # fmt: skip
         self.sessions = sessions
+        self.sql = sql or SqlWorker("dialer-ivr-sql", 2)  # its own threads: never behind other SQL
         self.tracker = tracker
         self.cache = cache or PromptCache()
         self.today = today
@@ -67,45 +73,78 @@ class IvrService:
 
     async def handle(self, channel: Channel) -> None:
         attempt_id = await channel.get_variable("DIALER_ATTEMPT") or ""
-        row = await asyncio.wait_for(asyncio.to_thread(call_row, self.sessions, attempt_id), SQL_TIMEOUT_S)
-        if row is None:
-            log.warning("AGI session for unknown attempt %r: hanging up", attempt_id)
-            await channel.hangup()
-            return
-        ctx = CallContext(**row)
         live = self.tracker.calls.get(attempt_id) if self.tracker is not None else None
         if live is not None:
             live.ivr_done = asyncio.Event()
+        report = CallReport()
+        known = True
         try:
-            try:
-                flow, book = self._prepared(ctx)
-            except (FlowError, TemplateError) as exc:
-                log.error("attempt %s: campaign %s cannot run its flow: %s", attempt_id, ctx.campaign, exc)
-                report = CallReport(details={"error": str(exc)})
-                await channel.hangup()
-            else:
-                on_event = (lambda row_: self.on_event(ctx, row_)) if self.on_event else None  # type: ignore[misc]
-                today = self.today() if self.today else None
-                report = await FlowRunner(channel, ctx, flow, book, today=today, on_event=on_event).run()
-            await self._report(channel, ctx, report, live)
+            known = await self._run(channel, attempt_id, report)
+        except asyncio.CancelledError:
+            report.error = report.error or "the IVR session was cancelled (the daemon is stopping)"
+            raise
+        except Exception as exc:  # a bug must not lose what the call already captured
+            log.exception("attempt %s: the IVR failed", attempt_id)
+            report.error = report.error or f"the IVR failed: {exc!r}"
         finally:
-            if live is not None and live.ivr_done is not None:
-                live.ivr_done.set()
+            try:
+                if known:
+                    await self._report(channel, attempt_id, report, live)
+            finally:
+                if live is not None and live.ivr_done is not None:
+                    live.ivr_done.set()
 
-    async def _report(self, channel: Channel, ctx: CallContext, report: CallReport, live: Any) -> None:
+    async def _run(self, channel: Channel, attempt_id: str, report: CallReport) -> bool:
+        """Run the attempt's flow, filling `report`; False for an attempt SQL does not know."""
+        try:
+            row = await self.sql.run(call_row, self.sessions, attempt_id, timeout_s=SQL_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - SQL trouble: the caller must not wait in silence
+            report.error = f"the attempt could not be read from SQL ({exc})"
+            log.error("attempt %s: %s; hanging up", attempt_id, report.error)
+            await _hang_up(channel)
+            return True
+        if row is None:
+            log.warning("AGI session for unknown attempt %r: hanging up", attempt_id)
+            await _hang_up(channel)
+            return False
+        ctx = CallContext(**row)
+        try:
+            flow, book = self._prepared(ctx)
+        except (FlowError, TemplateError) as exc:
+            log.error("attempt %s: campaign %s cannot run its flow: %s", attempt_id, ctx.campaign, exc)
+            report.error = str(exc)
+            await _hang_up(channel)
+            return True
+        on_event = (lambda row_: self.on_event(ctx, row_)) if self.on_event else None  # type: ignore[misc]
+        today = self.today() if self.today else None
+        await FlowRunner(channel, ctx, flow, book, today=today, on_event=on_event, report=report).run()
+        return True
+
+    async def _report(self, channel: Channel, attempt_id: str, report: CallReport, live: Any) -> None:
         outcome, step = report.final()
-        log.info("attempt %s: IVR %s%s after %d events", ctx.attempt_id, outcome.value,
+        if report.error:
+            report.details.setdefault("error", report.error)
+        log.info("attempt %s: IVR %s%s after %d events", attempt_id, outcome.value,
                  f" at {step}" if step else "", len(report.events))  # fmt: skip
         if live is not None:
             live.outcome, live.step = outcome, step
             live.details.update(report.details)
             live.events = tuple(report.events)
             return
-        await asyncio.wait_for(asyncio.to_thread(save_events, self.sessions, ctx.attempt_id, report.events),
-                               SQL_TIMEOUT_S)  # fmt: skip
+        try:
+            await self.sql.run(save_events, self.sessions, attempt_id, report.events, timeout_s=SQL_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the outcome still goes to the daemon below
+            log.error("attempt %s: its %d IVR events could not be saved: %s", attempt_id, len(report.events), exc)
         try:  # read by the dialplan's h extension (DialerEnd); works on a hung-up channel too
             await channel.set_variable("DIALER_OUTCOME", outcome.value)
             await channel.set_variable("DIALER_STEP", step or "")
             await channel.set_variable("DIALER_DETAILS", encode_details(report.details))
-        except AgiHangup:
-            log.warning("attempt %s: channel gone before the outcome was handed over", ctx.attempt_id)
+        except AgiError as exc:
+            log.warning("attempt %s: channel gone before the outcome was handed over (%s)", attempt_id, exc)
+
+
+async def _hang_up(channel: Channel) -> None:
+    try:
+        await channel.hangup()
+    except AgiError:
+        pass  # already gone

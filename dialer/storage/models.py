@@ -96,6 +96,8 @@ class Contact(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_phone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     live_attempt_id: Mapped[str | None] = mapped_column(String(36))
+    # why a claim put the contact aside (its audio is not rendered); `dialer explain` says it
+    parked_reason: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(
@@ -133,6 +135,8 @@ class Attempt(Base):
     number: Mapped[str] = mapped_column(String(20))
     # the dialer host that sent it: a resync looks only at its own node's calls
     node: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # one per claim (transaction): a claim that committed after its caller gave up is found by it and undone
+    claim_token: Mapped[str | None] = mapped_column(String(36))
     state: Mapped[AttemptState] = mapped_column(_enum(AttemptState), default=AttemptState.CREATED)
     created_at: Mapped[datetime]
     originated_at: Mapped[datetime | None]
