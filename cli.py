@@ -82,7 +82,8 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
-    sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)  # ends before the engine's wait
+    # the daemon's statements end before the engine stops waiting for them
+    sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
     repo = Repository(db.session_factory(sql), node=node_name())
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
     engine = Engine(repo, AmiSettings.from_env(), settings, ivr, events=publisher)

@@ -48,11 +48,14 @@ def _closing(schedule: Schedule, t: datetime, zones: Zones, hold: timedelta) -> 
     closes = schedule.windows.closes_at(t, zones.zones)
     if closes is None:
         return f"not open in all of {zones.describe()} at once"
-    return (f"it closes at {closes.astimezone(zones.first):%H:%M} {zones.first.key}, within the ring "
-            f"time and margin ({hold.total_seconds():g} s) of a call leaving at {t.astimezone(zones.first):%H:%M:%S}")
+    local = zones.first
+    return (f"it closes at {closes.astimezone(local):%H:%M} {local.key}, within the ring time and margin "
+            f"({hold.total_seconds():g} s) of a call leaving at {t.astimezone(local):%H:%M:%S}")
 
 
-def evaluate(schedule: Schedule, contact: ContactView, now: datetime, hold: timedelta = timedelta(0)) -> Verdict:
+def evaluate(
+    schedule: Schedule, contact: ContactView, now: datetime, hold: timedelta = timedelta(0)
+) -> Verdict:
     """Walk forward from `now` past every block (retry delay, round day, caps, window). `hold`: how
     long the window must stay open after a call leaves (ring timeout and margin)."""
     zones = contact_zones(contact.timezone, contact.number, schedule.default_zones)

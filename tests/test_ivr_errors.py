@@ -33,6 +33,7 @@ from tests.campaigns import make_campaign, new_database
 from tests.test_ivr_runner import TODAY, Book, FakeChannel, ctx, run
 
 PROMISE_KEYS = ["1", "1", "2811", "1"]  # identity, menu 1 (promise), 28 Nov, confirm
+PERSON = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
 
 
 class MissingBook(Book):
@@ -114,7 +115,8 @@ def _claimed(tmp_path: Path) -> tuple[Repository, str, LiveCall]:
     url = new_database(str(tmp_path / "d.db"))
     cid = make_campaign(url, "ivr-errors", ["+34611100001"], render=False, flow="collections",
                         settings={"company": "X", "retries": {"max_attempts": 3}},
-                        people=[{"name": "Ana", "amount": "10", "due_date": "2026-11-30", "concept": "gas"}])  # fmt: skip
+                        people=[{"name": "Ana", "amount": "10", "due_date": "2026-11-30",
+                                 "concept": "gas"}])  # fmt: skip
     repo = Repository(db.session_factory(db.make_engine(url)))
     plan = repo.claim_next(cid)
     assert plan is not None
@@ -122,7 +124,9 @@ def _claimed(tmp_path: Path) -> tuple[Repository, str, LiveCall]:
 
 
 @pytest.mark.parametrize("hang", [False, True], ids=["agi-timeout", "cancelled"])
-async def test_a_broken_or_cancelled_session_hands_over_its_partial_report(tmp_path: Path, hang: bool) -> None:
+async def test_a_broken_or_cancelled_session_hands_over_its_partial_report(
+    tmp_path: Path, hang: bool
+) -> None:
     repo, attempt_id, call = _claimed(tmp_path)
     service = FlowService(repo.sessions, tracker=Tracker(call), today=lambda: TODAY)
     channel = BrokenChannel(list(PROMISE_KEYS), breaks_at="ptp_thanks", hang=hang)
@@ -165,9 +169,11 @@ def test_ivr_error_is_not_reached_and_is_retried_then_reported(tmp_path: Path) -
 
 
 # -- prompts checked when a contact is claimed ---------------------------------------------------
-def test_a_contact_imported_after_the_render_is_parked_with_the_reason_and_explain_says_it(tmp_path: Path) -> None:
+def test_a_contact_imported_after_the_render_is_parked_with_the_reason_and_explain_says_it(
+    tmp_path: Path,
+) -> None:
     url = new_database(str(tmp_path / "d.db"))
-    person = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
+    person = PERSON
     cid = make_campaign(url, "late-import", ["+34611100001"], people=[person], flow="collections",
                         settings={"company": "Gas Sur", "currency": "ARS"})  # rendered, as before the start
     repo = Repository(db.session_factory(db.make_engine(url)))
@@ -177,7 +183,8 @@ def test_a_contact_imported_after_the_render_is_parked_with_the_reason_and_expla
         assert campaign is not None and campaign.state == CampaignState.ACTIVE
         late_name = f"Zósimo {uuid.uuid4().int % 10**6}"  # never rendered before this test
         s.add(Contact(campaign=campaign, external_id="LATE", name=late_name, created_at=now,
-                      fields={**person, "amount": "777.25"}, phones=[Phone(number="+34611100002")]))  # fmt: skip
+                      fields={**person, "amount": "777.25"},
+                      phones=[Phone(number="+34611100002")]))  # fmt: skip
     screen = prerender.ContactScreen(campaign)
     plans = repo.claim(cid, 5, now, screen=screen)
     assert [p.number for p in plans] == ["+34611100001"]
@@ -211,7 +218,7 @@ async def test_an_attempt_sql_cannot_read_is_hung_up_at_once_as_an_ivr_error(tmp
 
 async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_path: Path) -> None:
     url = new_database(str(tmp_path / "d.db"))
-    person = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
+    person = PERSON
     cid = make_campaign(url, "ran-out", ["+34611100001"], people=[person], flow="collections",
                         settings={"company": "Gas Sur", "currency": "ARS"})
     repo = Repository(db.session_factory(db.make_engine(url)))
@@ -227,7 +234,7 @@ async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_pa
 
 def test_the_date_read_backs_are_checked_again_as_days_pass(tmp_path: Path) -> None:
     url = new_database(str(tmp_path / "d.db"))
-    person = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
+    person = PERSON
     cid = make_campaign(url, "horizon", ["+34611100001"], people=[person], flow="collections",
                         settings={"company": "Gas Sur", "currency": "ARS"})
     with db.session_factory(db.make_engine(url))() as s:

@@ -49,7 +49,8 @@ def _late_contact(url: str, campaign_id: int) -> None:
     with db.session_factory(engine).begin() as s:
         campaign = s.get(Campaign, campaign_id)
         s.add(Contact(campaign=campaign, external_id="LATE", name=f"Zósimo {uuid.uuid4().int % 10**6}",
-                      created_at=datetime.now(UTC), fields=dict(PERSON), phones=[Phone(number="+34611199999")]))  # fmt: skip
+                      created_at=datetime.now(UTC), fields=dict(PERSON),
+                      phones=[Phone(number="+34611199999")]))  # fmt: skip
     engine.dispose()
 
 
@@ -59,12 +60,12 @@ async def test_a_recording_gone_mid_call_is_an_ivr_error_and_the_promise_is_kept
     recording = prompt_cache_dir() / "test-recordings" / f"thanks-{uuid.uuid4().hex}.wav"
     recording.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(PromptCache().render("Gracias.", "es"), recording)  # the operator's own recording
-    settings = {"company": "Gas Sur", "currency": "ARS", "retries": {"max_attempts": 2}, "flow_file": str(FLOW),
-                "prompts": {"es": {"ptp_thanks": {"file": str(recording)}}}}  # fmt: skip
+    settings = {"company": "Gas Sur", "currency": "ARS", "retries": {"max_attempts": 2},
+                "flow_file": str(FLOW), "prompts": {"es": {"ptp_thanks": {"file": str(recording)}}}}
     url = new_database(str(tmp_path / "d.db"))
     number = scripted(sandbox, 601, ["1", PROMISE.strftime("%d%m"), "1"])
-    cid = make_campaign(url, "lost-recording", [number], people=[PERSON], flow="collections", settings=settings,
-                        ring_timeout_s=10)  # fmt: skip
+    cid = make_campaign(url, "lost-recording", [number], people=[PERSON], flow="collections",
+                        settings=settings, ring_timeout_s=10)
     repo = Repository(db.session_factory(db.make_engine(url)))
     steps = Steps()
     engine = Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5),
@@ -85,11 +86,13 @@ async def test_a_recording_gone_mid_call_is_an_ivr_error_and_the_promise_is_kept
     (attempt,) = attempts(url, cid)
     assert (attempt.outcome, attempt.step_reached) == (Outcome.IVR_ERROR, "ptp_thanks")
     assert attempt.reason is not None and attempt.reason.startswith("IVR error: STREAM FILE")
-    facts = [e for e in events_of(repo.sessions, attempt.id) if e.kind == "fact" and e.name == "promise_to_pay"]
+    events = events_of(repo.sessions, attempt.id)
+    facts = [e for e in events if e.kind == "fact" and e.name == "promise_to_pay"]
     assert len(facts) == 1 and json.loads(facts[0].value or "{}")["date"] == PROMISE.isoformat()
     person, late = contacts(url, cid)
     assert person.disposition == Disposition.PENDING and person.attempts == 1  # not reached: called again
-    assert person.next_attempt_at is not None and person.next_attempt_at > datetime.now(UTC) + timedelta(minutes=25)
+    assert person.next_attempt_at is not None
+    assert person.next_attempt_at > datetime.now(UTC) + timedelta(minutes=25)  # retries.delay_s.ivr_error
     assert late.attempts == 0 and late.parked_reason is not None and "not rendered" in late.parked_reason
     with repo.sessions() as s:
         assert s.scalars(select(Campaign.state).where(Campaign.id == cid)).one().value == "active"

@@ -81,7 +81,8 @@ def silent_server() -> Iterator[int]:
 
 
 def test_a_postgresql_server_that_never_answers_fails_the_connect_in_time(silent_server: int) -> None:
-    engine = db.make_engine(f"postgresql+psycopg://dialer@127.0.0.1:{silent_server}/dialer", connect_timeout_s=2)
+    url = f"postgresql+psycopg://dialer@127.0.0.1:{silent_server}/dialer"
+    engine = db.make_engine(url, connect_timeout_s=2)
     error, took = _in_thread(lambda: engine.connect().close(), limit_s=15)
     assert isinstance(error, OperationalError) and took < 8, (error, took)
     engine.dispose()
@@ -180,7 +181,8 @@ async def test_a_claim_that_commits_after_its_timeout_is_undone_and_never_sent(
     rows = attempts(url, cid)
     assert len(rows) == len(NUMBERS) and {(a.state, a.dial_result) for a in rows} == {(AttemptState.ENDED,
                                                                                        DialResult.BUSY)}
-    assert [c.attempts for c in contacts(url, cid)] == [1] * len(NUMBERS)  # the undone claim counts for nothing
+    # the claim undone counts for nothing
+    assert [c.attempts for c in contacts(url, cid)] == [1] * len(NUMBERS)
     assert len(fake.actions("Originate")) == len(NUMBERS)  # each contact sent once
 
 

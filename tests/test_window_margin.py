@@ -36,8 +36,11 @@ def at(hour: int, minute: int, second: int = 0) -> datetime:
     return ny(23, hour, minute) + timedelta(seconds=second)
 
 
-@pytest.mark.parametrize(("when", "due"), [((20, 58, 30), True), ((20, 58, 31), False), ((20, 59, 30), False)])
-def test_the_window_must_stay_open_for_the_ring_time_and_the_margin(when: tuple[int, int, int], due: bool) -> None:
+@pytest.mark.parametrize(("when", "due"),
+                         [((20, 58, 30), True), ((20, 58, 31), False), ((20, 59, 30), False)])  # fmt: skip
+def test_the_window_must_stay_open_for_the_ring_time_and_the_margin(
+    when: tuple[int, int, int], due: bool
+) -> None:
     schedule = parse_schedule(US_REGF)
     assert schedule is not None and schedule.margin_s == 60
     view = ContactView("America/New_York", NY_NUMBER)
@@ -64,7 +67,8 @@ def test_a_claim_at_20_59_30_local_rings_nobody_and_waits_for_the_morning(
     clock.now = at(20, 59, 30)
     with repo.sessions() as s:
         lines = explain_contact(s, s.scalars(select(Contact)).one(), clock.now)
-    assert any("it closes at 21:00 America/New_York, within the ring time and margin (90 s)" in x for x in lines)
+    why = "it closes at 21:00 America/New_York, within the ring time and margin (90 s)"
+    assert any(why in line for line in lines), lines
     assert repo.claim_next(cid) is None
     assert row(repo).next_attempt_at == ny(24, 8)
     plan = repo.claim_next(cid, ny(24, 8))
@@ -91,17 +95,20 @@ class SlowToLeave(Repository):
 
 
 @pytest.mark.asterisk
-async def test_a_call_whose_window_closed_since_its_claim_is_not_sent(sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_a_call_whose_window_closed_since_its_claim_is_not_sent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     url = new_database(str(tmp_path / "d.db"))
     # 20:57 in New York (open until 21:00, so claimable until 20:58:30); 10:57 in Tokyo
     clock = Clock(at(20, 57))
     busy_ny, busy_tokyo = sim_number("busy", tag=61), sim_number("busy", tag=62)
-    cid = make_campaign(url, "margin", [busy_ny, busy_tokyo], render=False, max_concurrent=2, calls_per_second=50,
-                        settings={"retries": {"max_attempts": 1}, "schedule": {"windows": {"daily": "08:00-21:00"}}})  # fmt: skip
+    settings = {"retries": {"max_attempts": 1}, "schedule": {"windows": {"daily": "08:00-21:00"}}}
+    cid = make_campaign(url, "margin", [busy_ny, busy_tokyo], render=False, max_concurrent=2,
+                        calls_per_second=50, settings=settings)
     engine_ = db.make_engine(url)
     with db.session_factory(engine_).begin() as s:
-        for contact, zone in zip(s.scalars(select(Contact).order_by(Contact.id)), ["America/New_York", "Asia/Tokyo"],
-                                 strict=True):  # fmt: skip
+        zones = ["America/New_York", "Asia/Tokyo"]
+        for contact, zone in zip(s.scalars(select(Contact).order_by(Contact.id)), zones, strict=True):
             contact.timezone = zone
     repo = SlowToLeave(db.session_factory(engine_), clock=clock)
     engine = Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.1, drain_timeout_s=5))

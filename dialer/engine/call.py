@@ -43,8 +43,8 @@ class Calls(EngineBase):
             await self._sql(self.repo.unclaim, [plan])
             return
         if plan.dial_by is not None and self.repo.clock() > plan.dial_by:  # the window closes too soon
-            log.warning("attempt %s: not sent: the calling window closes within the ring time and margin "
-                        "(the call had to leave by %s)", plan.attempt_id, f"{plan.dial_by:%H:%M:%S} UTC")  # fmt: skip
+            log.warning("attempt %s: not sent: the calling window closes within the ring time and "
+                        "margin (it had to leave by %s UTC)", plan.attempt_id, f"{plan.dial_by:%H:%M:%S}")
             await self._sql(self.repo.unclaim, [plan])
             return
         variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,

@@ -125,8 +125,8 @@ class Dialing(Calls):
                 return
             del self._orphans[token]
             if undone:
-                log.warning("claim %s committed after the engine gave up on it: %d attempts undone, never sent",
-                            token, undone)  # fmt: skip
+                log.warning("claim %s committed after the engine gave up on it: %d attempts undone, "
+                            "never sent", token, undone)  # fmt: skip
 
     async def _orphans_settled(self, timeout_s: float) -> None:
         """Wait (up to `timeout_s`) for the SQL of claims given up on, then undo them (drain)."""

@@ -55,8 +55,8 @@ class FlowRunner(CaptureSteps, TransferSteps):
             log.info("attempt %s: hung up at step %s", self.ctx.attempt_id, self.report.step)
         except Exception as exc:  # the flow cannot go on: ivr_error, the report kept
             expected = isinstance(exc, PromptMissing | TemplateError | AgiError)
-            log.log(logging.ERROR, "attempt %s: flow %s stopped at step %s: %s", self.ctx.attempt_id, self.flow.name,
-                    self.report.step, exc, exc_info=not expected)  # fmt: skip
+            log.error("attempt %s: flow %s stopped at step %s: %s", self.ctx.attempt_id, self.flow.name,
+                      self.report.step, exc, exc_info=not expected)  # fmt: skip
             self.report.error = str(exc) or type(exc).__name__
             self.report.details["error"] = self.report.error
         if not self.report.hung_up:

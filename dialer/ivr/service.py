@@ -134,7 +134,8 @@ class IvrService:
         try:
             await self.sql.run(save_events, self.sessions, attempt_id, report.events, timeout_s=SQL_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - the outcome still goes to the daemon below
-            log.error("attempt %s: its %d IVR events could not be saved: %s", attempt_id, len(report.events), exc)
+            log.error("attempt %s: its %d IVR events could not be saved: %s", attempt_id, len(report.events),
+                      exc)  # fmt: skip
         try:  # read by the dialplan's h extension (DialerEnd); works on a hung-up channel too
             await channel.set_variable("DIALER_OUTCOME", outcome.value)
             await channel.set_variable("DIALER_STEP", step or "")

@@ -56,7 +56,8 @@ def _blocks(
     if contact.live_attempt_id:
         out.append(Reason("live", f"on a call now (attempt {contact.live_attempt_id})", None))
     parked_until = contact.next_attempt_at
-    if contact.parked_reason and contact.disposition == Disposition.PENDING and parked_until and parked_until > now:
+    pending = contact.disposition == Disposition.PENDING
+    if contact.parked_reason and pending and parked_until is not None and parked_until > now:
         out.append(Reason("prompts", f"parked: {contact.parked_reason}", parked_until))
     phones = list(contact.phones)
     free = [phones[(contact.next_phone + i) % len(phones)] for i in range(len(phones)) if phones]

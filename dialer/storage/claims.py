@@ -118,12 +118,14 @@ class Claims:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
-                gate = Gate(s, schedule, contacts, now, hold_for(campaign, schedule)) if campaign and schedule else None
+                gate = None if campaign is None or schedule is None else Gate(
+                    s, schedule, contacts, now, hold_for(campaign, schedule))  # fmt: skip
                 picks = _pick(contacts, want, blocked, gate, screen, now, parked)
                 dial_by = gate.dial_by if gate is not None else {}
                 plans.extend(self._claim_batch(s, campaign_id, picks, now, token, dial_by))
         if parked:
-            log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S, parked[0])
+            log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S,
+                        parked[0])  # fmt: skip
         return plans
 
     def confirm_claim(self, token: str) -> int:
@@ -131,7 +133,8 @@ class Claims:
         with self.sessions.begin() as s:
             result = s.execute(
                 update(Attempt)
-                .where(Attempt.node == self.node, Attempt.state == AttemptState.CREATED, Attempt.claim_token == token)
+                .where(Attempt.node == self.node, Attempt.state == AttemptState.CREATED,
+                       Attempt.claim_token == token)  # fmt: skip
                 .values(state=AttemptState.ORIGINATING)
                 .execution_options(synchronize_session=False)
             )
@@ -141,14 +144,15 @@ class Claims:
         """Undo a claim none of whose Originates was sent (its caller gave up on it); how many
         attempts it had committed. Safe to repeat."""
         with self.sessions.begin() as s:
-            return _undo(s, s.scalars(select(Attempt).where(
-                Attempt.node == self.node, Attempt.state.in_(NOT_SENT), Attempt.claim_token == token)))  # fmt: skip
+            mine = Attempt.node == self.node, Attempt.state.in_(NOT_SENT), Attempt.claim_token == token
+            return _undo(s, s.scalars(select(Attempt).where(*mine)))
 
     def undo_unsent(self, before: datetime) -> int:
         """On start: undo this node's claims from before `before` that were never confirmed."""
         with self.sessions.begin() as s:
-            return _undo(s, s.scalars(select(Attempt).where(
-                Attempt.node == self.node, Attempt.state == AttemptState.CREATED, Attempt.created_at < before)))  # fmt: skip
+            mine = (Attempt.node == self.node, Attempt.state == AttemptState.CREATED,
+                    Attempt.created_at < before)  # fmt: skip
+            return _undo(s, s.scalars(select(Attempt).where(*mine)))
 
     def unclaim(self, plans: list[Plan]) -> None:
         """Undo claims whose Originate was never sent (the daemon paused or stopped first)."""
@@ -170,7 +174,8 @@ class Claims:
         won = set(s.connection().execute(
             update(contact_table)
             .where(table.id.in_(list(ids)), table.live_attempt_id.is_(None))
-            .values(live_attempt_id=case(ids, value=table.id), attempts=table.attempts + 1, parked_reason=None)
+            .values(live_attempt_id=case(ids, value=table.id), attempts=table.attempts + 1,
+                    parked_reason=None)
             .returning(table.id)
         ).scalars())  # fmt: skip
         attempts = [
@@ -182,8 +187,8 @@ class Claims:
         ]
         s.add_all(attempts)
         external = {contact.id: contact.external_id for contact, _ in picks}
-        return [Plan(a.id, campaign_id, a.contact_id, a.number, external[a.contact_id], dial_by.get(a.contact_id))
-                for a in attempts]  # fmt: skip
+        return [Plan(a.id, campaign_id, a.contact_id, a.number, external[a.contact_id],
+                     dial_by.get(a.contact_id)) for a in attempts]  # fmt: skip
 
 
 def _pick(contacts: list[Contact], want: int, blocked: set[str], gate: Gate | None, screen: Screen | None,

@@ -31,8 +31,8 @@ PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 
 DAEMON_STATEMENT_TIMEOUT_S = 8.0
 
 
-def make_engine(url: str, *, statement_timeout_s: float | None = None, connect_timeout_s: float = PG_CONNECT_TIMEOUT_S,
-                **kwargs: Any) -> Engine:  # fmt: skip
+def make_engine(url: str, *, statement_timeout_s: float | None = None,
+                connect_timeout_s: float = PG_CONNECT_TIMEOUT_S, **kwargs: Any) -> Engine:  # fmt: skip
     """An engine. SQLite gets WAL, a busy timeout and enforced foreign keys on every connection;
     PostgreSQL a connect timeout, TCP keepalives, pool pre-ping and, if given, a statement timeout."""
     if make_url(url).get_backend_name() == "postgresql":

@@ -98,10 +98,12 @@ class Gate:
 
     def allows(self, contact: Contact, number: str) -> bool:
         """True if due now; otherwise moves next_attempt_at (or settles the contact) and says no."""
-        verdict = evaluate(self.schedule, view(contact, number, self.history.get(contact.id, [])), self.now, self.hold)
+        history = self.history.get(contact.id, [])
+        verdict = evaluate(self.schedule, view(contact, number, history), self.now, self.hold)
         if verdict.due:
-            closes = None if verdict.zones is None else self.schedule.windows.closes_at(self.now, verdict.zones.zones)
-            if closes is not None and not self.schedule.windows.always:
+            windows, zones = self.schedule.windows, verdict.zones
+            closes = None if zones is None or windows.always else windows.closes_at(self.now, zones.zones)
+            if closes is not None:
                 self.dial_by[contact.id] = closes - self.hold
             return True
         park(contact, verdict)
@@ -119,7 +121,8 @@ def park(contact: Contact, verdict: Verdict) -> None:
 
 
 def after_ending(
-    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past], hold: timedelta
+    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past],
+    hold: timedelta,
 ) -> None:
     """After the repository's retry rules: the next round for a settled contact, and the retry
     time moved to when the schedule allows it. `history`: the contact's attempts, this one too."""
