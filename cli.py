@@ -83,7 +83,9 @@ def run(
     except ConfigError as exc:
         _fail(f"cannot start: {exc}")
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
-    repo = Repository(db.session_factory(db.make_engine(target)), node=node_name())
+    # the daemon's statements end before the engine stops waiting for them
+    sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
+    repo = Repository(db.session_factory(sql), node=node_name())
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
     engine = Engine(repo, ami, settings, ivr, events=publisher)
 

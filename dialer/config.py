@@ -126,6 +126,7 @@ class EngineSettings:
     poll_s: float = 1.0  # how often campaign states are re-read (start/pause/stop from the CLI)
     max_call_s: float = 3600.0
     reconnect_max_s: float = 10.0
+    sql_timeout_s: float = 10.0  # the engine stops waiting for one SQL job after this
     trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
 
 

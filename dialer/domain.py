@@ -16,8 +16,8 @@ class CampaignState(StrEnum):
 class AttemptState(StrEnum):
     """Where one Originate is in its life; `ended` attempts carry a result or an outcome."""
 
-    CREATED = "created"  # row committed, Originate not yet sent
-    ORIGINATING = "originating"  # Originate sent, no answer yet
+    CREATED = "created"  # claimed: row committed, Originate not yet sent (undone if it never leaves)
+    ORIGINATING = "originating"  # about to be sent, or sent: no answer yet
     ANSWERED = "answered"  # the IVR has the call
     ENDED = "ended"
 
@@ -41,6 +41,7 @@ class Outcome(StrEnum):
     TRANSFERRED = "transferred"
     IDENTITY_FAILED = "identity_failed"
     OPTED_OUT = "opted_out"
+    IVR_ERROR = "ivr_error"  # the flow broke (a prompt missing, the AGI link lost its way): not reached
     UNKNOWN = "unknown"
 
 

@@ -43,8 +43,21 @@ def _midnight(day: Any, zones: Zones) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zones.first)
 
 
-def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict:
-    """Walk forward from `now` past every block (retry delay, round day, caps, window)."""
+def _closing(schedule: Schedule, t: datetime, zones: Zones, hold: timedelta) -> str:
+    """Why a window open at `t` does not do: it closes before a call leaving now could end."""
+    closes = schedule.windows.closes_at(t, zones.zones)
+    if closes is None:
+        return f"not open in all of {zones.describe()} at once"
+    local = zones.first
+    return (f"it closes at {closes.astimezone(local):%H:%M} {local.key}, within the ring time and margin "
+            f"({hold.total_seconds():g} s) of a call leaving at {t.astimezone(local):%H:%M:%S}")
+
+
+def evaluate(
+    schedule: Schedule, contact: ContactView, now: datetime, hold: timedelta = timedelta(0)
+) -> Verdict:
+    """Walk forward from `now` past every block (retry delay, round day, caps, window). `hold`: how
+    long the window must stay open after a call leaves (ring timeout and margin)."""
     zones = contact_zones(contact.timezone, contact.number, schedule.default_zones)
     reasons: list[Reason] = []
     t = now
@@ -84,7 +97,7 @@ def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict
         if blocks:
             t = max(b.until for b in blocks if b.until is not None)
             continue
-        opens = schedule.windows.next_open(t, zones.zones)
+        opens = schedule.windows.next_open(t, zones.zones, hold=hold)
         if opens is None:
             horizon = t + timedelta(days=HORIZON_DAYS)
             reasons.append(
@@ -98,7 +111,7 @@ def evaluate(schedule: Schedule, contact: ContactView, now: datetime) -> Verdict
             return Verdict(False, horizon, tuple(reasons), zones)
         if opens > t:
             why = [w for z in zones.zones if (w := schedule.windows.why_closed(t, z))]
-            text = "; ".join(why) or f"not open in all of {zones.describe()} at once"
+            text = "; ".join(why) or _closing(schedule, t, zones, hold)
             reasons.append(Reason("window", f"calling window closed: {text}", opens))
             t = opens
             moved = True

@@ -8,6 +8,7 @@ campaign.settings["schedule"] (every key optional; no "schedule" at all: dial an
     caps        {"per_day": 2, "per_7_days": 7, "total": 10, "quiet_days_after_conversation": 7}
     recurrence  {"every": "daily" | "weekly" | "monthly", "on": ["mon"] | [1, 15], "start", "until"}
     reminders   {"field": "due_date", "days": [-3, 0, 5]}
+    window_margin_s  seconds the window must stay open beyond a call's ring timeout (default 60)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from scheduler.windows import CallingWindows, ScheduleError
 from scheduler.zones import region_zones, zone
 
 KEY = "schedule"
-KNOWN = {"policy", "timezone", "windows", "holidays", "caps", "recurrence", "reminders"}
+KNOWN = {"policy", "timezone", "windows", "holidays", "caps", "recurrence", "reminders", "window_margin_s"}
+MARGIN_S = 60  # a call leaves only if the window stays open for its ring timeout plus this
 RNL = "registro-no-llame"
 
 
@@ -61,6 +63,7 @@ class Schedule:
     windows: CallingWindows
     caps: Caps
     recurrence: Recurrence
+    margin_s: int = MARGIN_S
 
     @property
     def dnc_sources(self) -> tuple[str, ...]:
@@ -142,4 +145,5 @@ def parse_schedule(settings: Mapping[str, Any], default_region: str = "ES") -> S
         windows = replace(windows, always=not windows.holidays)
     caps = _tighten_caps(policy, _caps(raw.get("caps", {}), f"{KEY}.caps"), f"{KEY}.caps")
     recurrence = Recurrence.parse(raw.get("recurrence"), raw.get("reminders"), KEY)
-    return Schedule(policy, zones, windows, caps, recurrence)
+    margin = _int(raw.get("window_margin_s", MARGIN_S), f"{KEY}.window_margin_s")
+    return Schedule(policy, zones, windows, caps, recurrence, margin)

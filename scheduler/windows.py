@@ -165,15 +165,17 @@ class CallingWindows:
         return self.next_open(now, zones) == now
 
     def next_open(
-        self, now: datetime, zones: Sequence[ZoneInfo], horizon_days: int = HORIZON_DAYS
-    ) -> datetime | None:
-        """`now` if open now, else when the window next opens in every zone; None past the horizon."""
+        self, now: datetime, zones: Sequence[ZoneInfo], horizon_days: int = HORIZON_DAYS,
+        hold: timedelta = timedelta(0),
+    ) -> datetime | None:  # fmt: skip
+        """`now` if open now (and for `hold` after it), else when the window next opens in every
+        zone for at least `hold`; None past the horizon."""
         if self.always:
             return now
         for days in (1, horizon_days):  # most answers are within a day: look there first
-            found = self.intervals(now, now + timedelta(days=days), zones)
-            if found:
-                return found[0][0]
+            for start, end in self.intervals(now, now + timedelta(days=days) + hold, zones):
+                if end - start >= hold:
+                    return start
         return None
 
     def closes_at(self, now: datetime, zones: Sequence[ZoneInfo]) -> datetime | None:

@@ -81,7 +81,8 @@ def test_every_error_at_once_with_file_line_and_key() -> None:
         "prompts, amd, transfer, tts, company, currency, flow_file, schedule)",
         "c.toml:14: retries.max_attempts: 0 is out of range (1..100)",
         "c.toml:15: retries.delay_s.nope: unknown key (expected one of: answered, busy, congestion, failed, "
-        "hung_up_early, identity_failed, invalid_number, machine, no_answer, opted_out, transferred, unknown)",
+        "hung_up_early, identity_failed, invalid_number, ivr_error, machine, no_answer, opted_out, "
+        "transferred, unknown)",
         "c.toml:15: retries.delay_s.busy: expected an integer, got a string 'soon'",
         "c.toml:17: costs.per_minute.local: -1 must be at least 0",
         "c.toml:17: costs.per_minute: missing rate long_distance",

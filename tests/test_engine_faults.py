@@ -49,11 +49,11 @@ class FlakyClaims(Repository):
 
     failures = 2
 
-    def claim(self, campaign_id: int, limit: int, now: Any = None) -> list[Plan]:
+    def claim(self, campaign_id: int, limit: int, now: Any = None, **kwargs: Any) -> list[Plan]:
         if self.failures:
             self.failures -= 1
             raise OperationalError("claim", {}, Exception("database is locked"))
-        return super().claim(campaign_id, limit, now)
+        return super().claim(campaign_id, limit, now, **kwargs)
 
 
 async def test_failed_claims_give_their_slots_back_and_the_campaign_finishes(fake: FakeAmi, tmp_path: Path) -> None:

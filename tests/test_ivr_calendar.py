@@ -72,7 +72,9 @@ async def test_the_call_reads_a_typed_date_on_the_contacts_calendar(tmp_path: Pa
     url = new_database(str(tmp_path / "d.db"))
     cid = campaign_for(url, zone, render=True)
     sessions = db.session_factory(db.make_engine(url))
-    (plan,) = Repository(sessions).claim(cid, 1)
+    repo = Repository(sessions)
+    (plan,) = repo.claim(cid, 1, token="claim-1")
+    repo.confirm_claim("claim-1")  # its Originate "left", as the engine does before it sends
     token = new_token()
     agi_tokens.store(sessions, {plan.attempt_id: token_hash(token)})
     service = IvrService(sessions)  # as `dialer agi serve` runs it: the SQL gate

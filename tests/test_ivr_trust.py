@@ -54,7 +54,9 @@ def bed(tmp_path: Path) -> Bed:
     cid = make_campaign(url, "trust", [sim_number("human", tag=i) for i in range(3)], render=False, calls_per_second=100,
                         people=[{"name": "Ana", "amount": "12500"}] * 3)  # fmt: skip
     sessions = db.session_factory(db.make_engine(url))
-    plans = Repository(sessions).claim(cid, 3)
+    repo = Repository(sessions)
+    plans = repo.claim(cid, 3, token="claim-1")
+    repo.confirm_claim("claim-1")  # its Originates "left", as the engine does before it sends
     tracker = CallTracker()
     tokens = {p.attempt_id: new_token() for p in plans}
     for p in plans:

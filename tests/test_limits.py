@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from dialer.domain import AttemptState, CampaignState, DialResult
 from dialer.storage import claims, db
 from dialer.storage.claims import Plan
+from dialer.storage.limits import LIVE
 from dialer.storage.models import Attempt, Campaign, Contact, Phone, Trunk
 from dialer.storage.repository import Repository
 from tests.campaigns import storage_url
@@ -51,7 +52,7 @@ def add(repo: Repository, name: str, numbers: list[str], **fields: object) -> in
 def live(repo: Repository, **where: object) -> int:
     with repo.sessions() as s:
         query = select(func.count()).select_from(Attempt).where(
-            Attempt.state.in_([AttemptState.ORIGINATING, AttemptState.ANSWERED]))  # fmt: skip
+            Attempt.state.in_(LIVE))  # fmt: skip
         for key, value in where.items():
             query = query.where(getattr(Attempt, key) == value)
         return s.scalar(query) or 0

@@ -89,6 +89,7 @@ def fill(url: str) -> None:
 EXPECTED: dict[str, Any] = {
     "campaign": "nov", "state": "active", "attempts": 13, "live": 1, "contacts": 13, "contacts_attempted": 12,
     "contacts_reached": 9, "contact_rate_pct": 75.0, "humans_reached": 7, "connected": 9,
+    "ivr_errors": 0,
     "dial_results": {"busy": 1, "no_answer": 1},
     "outcomes": {"answered": 2, "hung_up_early": 3, "machine": 2, "transferred": 2, "unknown": 1},
     "machine_pct": 22.2, "message_left": 1, "transfer_rate_pct": 28.6, "agent_answered": 1,

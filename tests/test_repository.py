@@ -100,8 +100,10 @@ def test_dnc_numbers_are_skipped_at_dial_time(repo: Repository) -> None:
 
 def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
     cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]])
-    a, b = repo.claim_next(cid, T0), repo.claim_next(cid, T0)
+    (a,), b = repo.claim(cid, 1, T0, token="claim-a"), repo.claim_next(cid, T0)
     assert a and b
+    assert repo.live_attempts() == []  # claimed, not confirmed: nothing was sent yet
+    assert repo.confirm_claim("claim-a") == 1
     repo.mark_answered(b.attempt_id)
     assert {x.id for x in repo.live_attempts()} == {a.attempt_id, b.attempt_id}
     repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")
@@ -134,7 +136,8 @@ def test_resync_sees_only_its_own_nodes_calls(repo: Repository) -> None:
     cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]])
     other = Repository(repo.sessions, node="dialer-b")
     mine = Repository(repo.sessions, node="dialer-a")
-    a, b = mine.claim_next(cid, T0), other.claim_next(cid, T0)
-    assert a and b and a.contact_id != b.contact_id  # one contact pool, no double claims
+    (a,), (b,) = mine.claim(cid, 1, T0, token="ta"), other.claim(cid, 1, T0, token="tb")
+    assert a.contact_id != b.contact_id  # one contact pool, no double claims
+    assert other.confirm_claim("ta") == 0 and mine.confirm_claim("ta") == other.confirm_claim("tb") == 1
     assert [x.id for x in mine.live_attempts()] == [a.attempt_id]
     assert [x.id for x in other.live_attempts()] == [b.attempt_id]

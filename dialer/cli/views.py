@@ -56,6 +56,7 @@ def report(r: Report) -> Group:
         ("contacts reached", f"{r.contacts_reached} ({r.humans_reached} humans)"),
         ("contact rate", _fmt(r.contact_rate_pct, " %")),
         ("connected attempts", r.connected),
+        ("IVR errors", f"{r.ivr_errors} (called again)"),
         ("machine", f"{_fmt(r.machine_pct, ' %')} ({r.message_left} messages left)"),
         ("transfer rate", _fmt(r.transfer_rate_pct, " %")),
         ("agent answered", f"{_fmt(r.agent_answered_pct, ' %')} ({r.agent_answered})"),

@@ -1,11 +1,12 @@
-"""What the parts of Engine share: the attributes Engine.__init__ sets, and SQL in a worker thread
-with a timeout. The parts build on each other in one line: Calls (one call) <- Dialing (campaigns
-and pacing) <- Link (AMI link and resync) <- Engine (lifecycle)."""
+"""What the parts of Engine share: the attributes Engine.__init__ sets, and SQL in the engine's own
+worker threads with a timeout. The parts build on each other in one line: Calls (one call) <-
+Dialing (campaigns and pacing) <- Link (AMI link and resync) <- Engine (lifecycle)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,8 +18,8 @@ from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
 from dialer.storage.repository import Repository
+from dialer.storage.worker import SqlWorker
 
-SQL_TIMEOUT_S = 10.0
 T = TypeVar("T")
 
 
@@ -30,6 +31,8 @@ class EngineBase:
     tracker: CallTracker
     live: LiveEvents
     recorder: Recorder
+    sql: SqlWorker  # the engine's own SQL threads (claims, campaigns, resync)
+    _orphans: dict[str, Future[Any]]  # claim token -> its SQL job: claims given up on, to undo
     _ready: asyncio.Event  # AMI up and resynced: originating allowed
     _stopping: asyncio.Event
     _calls: set[asyncio.Task[None]]
@@ -42,6 +45,5 @@ class EngineBase:
     _events: EventStream  # set by Engine.start
     _consumer: asyncio.Task[None]  # set by Engine.start
 
-    @staticmethod
-    async def _sql(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), SQL_TIMEOUT_S)
+    async def _sql(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.sql.run(fn, *args, **kwargs)

@@ -42,6 +42,11 @@ class Calls(EngineBase):
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
             await self._sql(self.repo.unclaim, [plan])
             return
+        if plan.dial_by is not None and self.repo.clock() > plan.dial_by:  # the window closes too soon
+            log.warning("attempt %s: not sent: the calling window closes within the ring time and "
+                        "margin (it had to leave by %s UTC)", plan.attempt_id, f"{plan.dial_by:%H:%M:%S}")
+            await self._sql(self.repo.unclaim, [plan])
+            return
         token, call.agi_token = call.agi_token or "", None  # kept no longer than the Originate needs it
         variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,
                                         self.settings.agi_url, token)  # fmt: skip

@@ -20,7 +20,6 @@ import logging
 from dialer.ami import AmiClient
 from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import CampaignState, Outcome
-from dialer.engine.base import SQL_TIMEOUT_S
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.link import BOOT_TIMEOUT_S, Link
 from dialer.engine.pacing import Slots
@@ -29,10 +28,12 @@ from dialer.engine.tracker import CallTracker
 from dialer.events import EventSink, LiveEvents
 from dialer.storage.endings import Ending
 from dialer.storage.repository import Repository, now_utc
+from dialer.storage.worker import SqlWorker
 
 log = logging.getLogger(__name__)
 
 TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
+SQL_THREADS = 4  # the engine's own SQL threads (claims, campaign states, resync)
 # SQL runs in worker threads; a short GIL switch interval keeps the event loop's lag low
 # while they work (the daemon sets it: sys.setswitchinterval).
 SWITCH_INTERVAL_S = 0.001
@@ -46,9 +47,12 @@ class Engine(Link):
         self.settings = settings or EngineSettings()
         self.ami = AmiClient(ami_settings, events="on")
         self.tracker = CallTracker()
+        self.sql = SqlWorker("dialer-sql", SQL_THREADS, self.settings.sql_timeout_s)
+        self._orphans = {}
         self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
         self.tracker.on_amd = self.live.amd  # events
-        self.recorder = Recorder(repo, SQL_TIMEOUT_S)
+        self.recorder = Recorder(repo, self.settings.sql_timeout_s,
+                                 sql=SqlWorker("dialer-endings", 1, self.settings.sql_timeout_s))  # fmt: skip
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
         self._calls: set[asyncio.Task[None]] = set()
@@ -70,6 +74,9 @@ class Engine(Link):
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
         self._consumer = asyncio.create_task(self._consume(), name="ami-events")
+        undone = await self._sql(self.repo.undo_unsent, self._started)  # claims an earlier run never sent
+        if undone:
+            log.warning("%d attempts claimed by an earlier run and never sent: undone", undone)
         await self._resync()
         self._watchdog = asyncio.create_task(self._watch_link(), name="ami-watchdog")
 
@@ -78,6 +85,8 @@ class Engine(Link):
         try:
             while not stop.is_set():
                 await self._sync_campaigns()
+                if self._orphans:
+                    await self._undo_orphans()
                 try:
                     await asyncio.wait_for(stop.wait(), self.settings.poll_s)
                 except asyncio.TimeoutError:
@@ -109,6 +118,8 @@ class Engine(Link):
         for task in self._runners.values():
             task.cancel()
         await asyncio.gather(*self._runners.values(), return_exceptions=True)
+        if self._orphans:
+            await self._orphans_settled(self.settings.sql_timeout_s)
         if self._calls:
             log.info("draining: %d live calls, up to %g s", len(self._calls), self.settings.drain_timeout_s)
             await asyncio.wait(self._calls, timeout=self.settings.drain_timeout_s)
@@ -131,4 +142,6 @@ class Engine(Link):
         if hasattr(self, "_consumer"):
             self._consumer.cancel()
         self.ami.close()
+        self.sql.close()
+        self.recorder.sql.close()
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from concurrent.futures import Future
+from typing import Any
 
 from dialer.engine.call import Calls
 from dialer.engine.pacing import Slots, TokenBucket, take_more
 from dialer.engine.tracker import LiveCall
 from dialer.ivr.trust import new_token, token_hash
 from dialer.storage import agi_tokens
-from dialer.storage.claims import Plan
+from dialer.storage.claims import Plan, Screen
 from dialer.storage.models import Campaign
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class Dialing(Calls):
     async def _campaign_loop(self, campaign: Campaign) -> None:
         if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
             return
+        screen: Screen | None = self.ivr.contact_screen(campaign) if self.ivr is not None else None
+        checked_on = self.ivr.today() if self.ivr is not None else None
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
@@ -51,6 +56,10 @@ class Dialing(Calls):
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
         while not self._stopping.is_set():
             await self._ready.wait()
+            if self.ivr is not None and self.ivr.today() != checked_on:  # date read-backs from today on
+                if not await self.ivr.may_keep_dialing(campaign, self.repo):
+                    return
+                checked_on = self.ivr.today()
             if not await slots.acquire(timeout=self.settings.poll_s):
                 continue
             try:
@@ -65,7 +74,7 @@ class Dialing(Calls):
             try:
                 await bucket.acquire()
                 wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1)  # one SQL claim for all
-                plans = await self._claim(campaign.id, wanted) if self._ready.is_set() else []
+                plans = await self._claim(campaign.id, wanted, screen) if self._ready.is_set() else []
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)
                 raise
@@ -87,26 +96,57 @@ class Dialing(Calls):
                                                    agi_token=token, agi_token_hash=token_hash(token)))  # fmt: skip
                 self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
 
-    async def _claim(self, campaign_id: int, wanted: int) -> list[tuple[Plan, str]]:
-        """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""
-        claim = asyncio.ensure_future(self._sql(self._claim_with_tokens, campaign_id, wanted))
+    async def _claim(self, campaign_id: int, wanted: int, screen: Screen | None = None) -> list[tuple[Plan, str]]:
+        """Claim in SQL, then confirm the claim (its Originates may leave) with each attempt's AGI
+        token hash stored. A claim given up on (SQL too slow, or cancelled meanwhile) may still
+        commit: its token goes to _orphans, and _undo_orphans undoes it once its SQL is over."""
+        token = str(uuid.uuid4())
+        job = self.sql.submit(self.repo.claim, campaign_id, wanted, token=token, screen=screen)
         try:
-            return await asyncio.shield(claim)
-        except asyncio.CancelledError:
-            plans = await claim
-            await self._sql(self.repo.unclaim, [plan for plan, _ in plans])
+            plans = await self.sql.wait(job, what="claim")
+        except BaseException:
+            failed = job.done() and not job.cancelled() and job.exception() is not None
+            if not failed:  # a claim that failed in SQL was rolled back: nothing to undo
+                self._orphans[token] = job
+            raise
+        if not plans:
+            return []
+        confirm = self.sql.submit(self._confirm_with_tokens, token, plans)
+        try:
+            return await self.sql.wait(confirm, what="confirm claim")
+        except BaseException:
+            self._orphans[token] = confirm
             raise
 
-    def _claim_with_tokens(self, campaign_id: int, wanted: int) -> list[tuple[Plan, str]]:
-        """The claim, then each attempt's AGI token hash (one more short transaction for the batch),
-        both committed before any Originate; if the hashes cannot be stored, the claim is undone."""
-        plans = self.repo.claim(campaign_id, wanted)
+    async def _undo_orphans(self) -> None:
+        """Undo the claims given up on whose SQL is over (never raises: retried on the next round)."""
+        for token, job in list(self._orphans.items()):
+            if not job.done():
+                continue  # still running in its thread: undone once it ends
+            try:
+                undone = await self._sql(self.repo.undo_claim, token)
+            except Exception as exc:  # noqa: BLE001 - SQL still in trouble: next round
+                log.warning("undoing claim %s failed (%s); retrying", token, exc)
+                return
+            del self._orphans[token]
+            if undone:
+                log.warning("claim %s committed after the engine gave up on it: %d attempts undone, "
+                            "never sent", token, undone)  # fmt: skip
+
+    async def _orphans_settled(self, timeout_s: float) -> None:
+        """Wait (up to `timeout_s`) for the SQL of claims given up on, then undo them (drain)."""
+        running: list[Future[Any]] = [j for j in self._orphans.values() if not j.done()]
+        if running:
+            await asyncio.wait([asyncio.wrap_future(j) for j in running], timeout=timeout_s)
+        await self._undo_orphans()
+
+    def _confirm_with_tokens(self, claim_token: str, plans: list[Plan]) -> list[tuple[Plan, str]]:
+        """Each attempt's AGI token hash (one short transaction for the batch), then the claim's
+        confirmation: both committed before any Originate. If either fails, the claim stays
+        unconfirmed and is undone by its token."""
         tokens = [(plan, new_token()) for plan in plans]
-        try:
-            agi_tokens.store(self.repo.sessions, {plan.attempt_id: token_hash(token) for plan, token in tokens})
-        except Exception:
-            self.repo.unclaim(plans)
-            raise
+        agi_tokens.store(self.repo.sessions, {plan.attempt_id: token_hash(token) for plan, token in tokens})
+        self.repo.confirm_claim(claim_token)
         return tokens
 
     @staticmethod

@@ -11,13 +11,16 @@ import logging
 
 from dialer.storage.endings import Ending
 from dialer.storage.repository import Repository
+from dialer.storage.worker import SqlWorker
 
 log = logging.getLogger(__name__)
 
 
 class Recorder:
-    def __init__(self, repo: Repository, sql_timeout_s: float = 10.0, max_batch: int = 200) -> None:
+    def __init__(self, repo: Repository, sql_timeout_s: float = 10.0, max_batch: int = 200,
+                 sql: SqlWorker | None = None) -> None:  # fmt: skip
         self.repo = repo
+        self.sql = sql or SqlWorker("dialer-endings", 1, sql_timeout_s)  # one writer: one thread of its own
         self.sql_timeout_s = sql_timeout_s
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Ending, asyncio.Future[None]]] = asyncio.Queue()
@@ -69,7 +72,7 @@ class Recorder:
             _settle(future, None)
 
     async def _finish(self, endings: list[Ending]) -> None:
-        await asyncio.wait_for(asyncio.to_thread(self.repo.finish_many, endings), self.sql_timeout_s)
+        await self.sql.run(self.repo.finish_many, endings, timeout_s=self.sql_timeout_s)
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -86,6 +86,8 @@ class LiveCall:
 
 def connected_outcome(call: LiveCall) -> tuple[Outcome, str]:
     """The outcome of an answered call, with its reason."""
+    if call.outcome == Outcome.IVR_ERROR:
+        return call.outcome, f"IVR error: {call.details.get('error') or 'unknown'}"
     if call.outcome is not None:
         return call.outcome, "reported by the IVR"
     if call.amd_status == "MACHINE":

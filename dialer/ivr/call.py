@@ -63,13 +63,18 @@ class CallReport:
     step: str | None = None
     completed: bool = False
     hung_up: bool = False
+    error: str | None = None  # why the flow could not go on (a prompt missing, the AGI link broken)
     details: dict[str, Any] = field(default_factory=dict)
     events: list[IvrEventRow] = field(default_factory=list)
 
     def final(self) -> tuple[Outcome, str | None]:
-        """The outcome to record, and the step reached when that matters."""
-        if self.outcome is not None:
+        """The outcome to record, and the step reached when that matters. An outcome the flow
+        decided wins (opted_out still lists the number), except `answered`: a flow that broke
+        before its end is `ivr_error`, at the step where it broke."""
+        if self.outcome is not None and not (self.error is not None and self.outcome == Outcome.ANSWERED):
             return self.outcome, self.step if self.outcome == Outcome.HUNG_UP_EARLY else None
+        if self.error is not None:
+            return Outcome.IVR_ERROR, self.step
         if self.hung_up and not self.completed:
             return Outcome.HUNG_UP_EARLY, self.step
         return Outcome.ANSWERED, None
@@ -86,14 +91,15 @@ class CallBase:
     """What every kind of step uses: the call's report, its events, and prompts."""
 
     def __init__(self, channel: Channel, ctx: CallContext, flow: Flow, book: PromptBook, *,
-                 today: date | None = None, on_event: Callable[[IvrEventRow], None] | None = None) -> None:
+                 today: date | None = None, on_event: Callable[[IvrEventRow], None] | None = None,
+                 report: CallReport | None = None) -> None:  # fmt: skip
         self.ch = channel
         self.ctx = ctx
         self.flow = flow
         self.book = book
         self.today = today or datetime.now(UTC).date()
         self.on_event = on_event
-        self.report = CallReport()
+        self.report = report if report is not None else CallReport()  # the caller may hold it
         self.values: dict[str, str] = {}
         self.anytime = "".join(flow.anytime)
 

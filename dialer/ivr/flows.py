@@ -19,7 +19,8 @@ from dialer.storage import db
 
 @functools.cache
 def _service() -> IvrService:
-    return IvrService(db.session_factory(db.make_engine(database_url())))
+    engine = db.make_engine(database_url(), statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
+    return IvrService(db.session_factory(engine))
 
 
 def handler_for(name: str) -> Handler | None:

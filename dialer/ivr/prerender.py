@@ -2,7 +2,9 @@
 
 `plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
 sentences); `render()` renders them side by side (espeak-ng runs as a subprocess per text, so
-threads keep every core busy); `check()` is what the daemon runs before it dials a campaign.
+threads keep every core busy); `check()` is what the daemon runs before it dials a campaign,
+`check_shared()` what it runs again each day (date read-backs from today on), and
+`ContactScreen` what each claim asks of each contact (contacts imported after the start).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -60,8 +62,7 @@ def plan(session: Session, campaign: Campaign, now: datetime, horizon_days: int 
             out.jobs.append(job)
 
     pending = (Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
-    zones = session.execute(select(Contact.timezone, Phone.number).join(Phone, isouter=True).where(*pending).distinct())
-    first, last = date_span(now, zones, campaign.settings, campaign.default_region)
+    first, last = _date_span(session, campaign, now)
     for job in book.campaign_jobs(first, horizon_days + (last - first).days):
         add(job)
     rows = session.execute(
@@ -79,6 +80,13 @@ def plan(session: Session, campaign: Campaign, now: datetime, horizon_days: int 
         except TemplateError as exc:
             out.errors.append(f"contact {external_id}: {exc}")
     return out
+
+
+def _date_span(session: Session, campaign: Campaign, now: datetime) -> tuple[date, date]:
+    """The earliest and latest local "today" of the campaign's pending contacts."""
+    pending = (Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
+    zones = session.execute(select(Contact.timezone, Phone.number).join(Phone, isouter=True).where(*pending).distinct())
+    return date_span(now, zones, campaign.settings, campaign.default_region)
 
 
 def render(plan_: Plan, workers: int | None = None, progress: Callable[[Job], Any] | None = None) -> int:
@@ -109,6 +117,38 @@ class Check:
         if self.errors:
             parts.append(f"{len(self.errors)} contacts cannot be spoken to ({self.errors[0]})")
         return f"campaign {name}: {'; '.join(parts)}: run `dialer prompts render {name}`"
+
+
+def check_shared(session: Session, campaign: Campaign, now: datetime) -> Check:
+    """Are the prompts every contact shares rendered, date read-backs from the earliest of the
+    pending contacts' local dates on (as plan() renders them)?"""
+    try:
+        book = book_for(campaign)
+        first, last = _date_span(session, campaign, now)
+        missing = book.missing(list(book.campaign_jobs(first, (last - first).days)))
+    except (FlowError, TemplateError) as exc:
+        return Check(0, [str(exc)])
+    return Check(len(missing), [], missing[0].text[:60] if missing else "")
+
+
+class ContactScreen:
+    """Asked by each claim of each due contact: why it may not be called (its own sentences are
+    not rendered, or its fields cannot be spoken), or None. The claim parks it with the reason."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign.name
+        self.book = book_for(campaign)
+
+    def __call__(self, contact: Contact) -> str | None:
+        try:
+            jobs = list(self.book.contact_jobs(contact.external_id, contact.name, contact.fields or {}))
+        except TemplateError as exc:
+            return f"its fields cannot be spoken ({exc}): correct the contact"
+        missing = self.book.missing(jobs)
+        if missing:
+            return (f"audio not rendered for {len(missing)} of its prompts (e.g. {missing[0].key!r}): "
+                    f"run `dialer prompts render {self.campaign}`")  # fmt: skip
+        return None
 
 
 def check(session: Session, campaign: Campaign, now: datetime) -> Check:

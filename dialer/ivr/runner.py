@@ -3,7 +3,9 @@
 The runner talks to the call through a channel (FastAGI in the daemon, or a process AGI script)
 and plays only files rendered ahead (PromptBook): see dialer.ivr.call. Captures and transfers are
 in dialer.ivr.capture and dialer.ivr.transfer. Identity digits are stored as "*"s, never logged. A hang-up at any point
-ends the flow: `hung_up_early` at that step, unless the message was already delivered.
+ends the flow: `hung_up_early` at that step, unless the message was already delivered. Anything
+else that stops the flow (a prompt not rendered, an AGI link that stops answering, a bug) is an
+error: the call is hung up and ends as `ivr_error` at that step (CallReport.final).
 """
 
 from __future__ import annotations
@@ -51,15 +53,17 @@ class FlowRunner(CaptureSteps, TransferSteps):
         except AgiHangup:
             self.report.hung_up = True
             log.info("attempt %s: hung up at step %s", self.ctx.attempt_id, self.report.step)
-        except (PromptMissing, TemplateError, AgiError) as exc:
+        except Exception as exc:  # the flow cannot go on: ivr_error, the report kept
+            expected = isinstance(exc, PromptMissing | TemplateError | AgiError)
             log.error("attempt %s: flow %s stopped at step %s: %s", self.ctx.attempt_id, self.flow.name,
-                      self.report.step, exc)  # fmt: skip
-            self.report.details["error"] = str(exc)
+                      self.report.step, exc, exc_info=not expected)  # fmt: skip
+            self.report.error = str(exc) or type(exc).__name__
+            self.report.details["error"] = self.report.error
         if not self.report.hung_up:
             try:
                 await self.ch.hangup()
-            except AgiHangup:
-                pass
+            except AgiError:
+                pass  # hung up, or a link that no longer answers: the call ends either way
         return self.report
 
     # -- steps (each returns the next step's name) --------------------------------------------

@@ -1,8 +1,10 @@
 """Campaign reports and the live status, aggregated in SQL (SQLite and PostgreSQL alike).
 
 Definitions (README, "Reports"):
-- connected: an attempt with an outcome other than `unknown`; humans: connected, not machine.
-- contact rate: contacts with a connected attempt / contacts with any attempt.
+- connected: an attempt with an outcome other than `unknown`.
+- reached: connected, and the flow did not break (`ivr_error` is connected, not reached: the
+  retry rules call the contact again); contact rate: contacts reached / contacts with any attempt;
+  humans: reached, not machine.
 - machine %: machine / connected; transfer rate: transferred / humans;
   agent-answered %: transferred with details.agent_answered / transferred.
 - call time: answered_at .. ended_at of connected attempts.
@@ -31,7 +33,8 @@ from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 
 CONNECTED = [o for o in Outcome if o != Outcome.UNKNOWN]
-HUMAN = [o for o in CONNECTED if o != Outcome.MACHINE]
+REACHED = [o for o in CONNECTED if o != Outcome.IVR_ERROR]
+HUMAN = [o for o in REACHED if o != Outcome.MACHINE]
 TOP_KEY_PATHS = 10
 RATE_WINDOW_S = 10
 
@@ -68,6 +71,7 @@ class Report:
     contact_rate_pct: float | None
     humans_reached: int
     connected: int
+    ivr_errors: int  # connected attempts whose flow broke (a prompt missing, the AGI link lost)
     dial_results: dict[str, int]
     outcomes: dict[str, int]
     machine_pct: float | None
@@ -148,7 +152,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
         return session.scalar(select(func.count(func.distinct(Attempt.contact_id))).where(mine, *conditions)) or 0
 
     contacts = session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == cid)) or 0
-    reached = contacts_where(Attempt.outcome.in_(CONNECTED))
+    reached = contacts_where(Attempt.outcome.in_(REACHED))
     attempted = contacts_where()
     message_left = session.scalar(select(func.count()).where(
         mine, Attempt.outcome == Outcome.MACHINE, Attempt.details["message_left"].as_boolean().is_(True))) or 0  # fmt: skip
@@ -164,6 +168,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
         campaign=campaign.name, state=campaign.state.value, attempts=attempts, live=live, contacts=contacts,
         contacts_attempted=attempted, contacts_reached=reached, contact_rate_pct=pct(reached, attempted),
         humans_reached=contacts_where(Attempt.outcome.in_(HUMAN)), connected=connected,
+        ivr_errors=outcomes[Outcome.IVR_ERROR.value],
         dial_results=dict(sorted(dial_results.items())), outcomes=dict(sorted(outcomes.items())),
         machine_pct=pct(outcomes[Outcome.MACHINE.value], connected), message_left=message_left,
         transfer_rate_pct=pct(outcomes[Outcome.TRANSFERRED.value], humans), agent_answered=agent_answered,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from dialer.domain import CampaignState, Disposition
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
-from dialer.storage.scheduling import histories, missing_dnc_lists, schedule_for, view
+from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, schedule_for, view
 from scheduler.due import Reason, Verdict, evaluate
 from scheduler.explain import explain, when
 from scheduler.policy import Schedule, parse_schedule
@@ -42,7 +42,7 @@ def find_contacts(s: Session, ref: str, campaign: str | None) -> list[Contact]:
 
 
 def _blocks(
-    campaign: Campaign, contact: Contact, dnc: dict[str, str], missing: list[str]
+    campaign: Campaign, contact: Contact, dnc: dict[str, str], missing: list[str], now: datetime
 ) -> tuple[list[Reason], str | None]:
     """Reasons outside the schedule (campaign state, disposition, live call, DNC) and the number
     dialled next."""
@@ -55,6 +55,10 @@ def _blocks(
         out.append(Reason("disposition", f"contact is settled: {contact.disposition.value}", None))
     if contact.live_attempt_id:
         out.append(Reason("live", f"on a call now (attempt {contact.live_attempt_id})", None))
+    parked_until = contact.next_attempt_at
+    pending = contact.disposition == Disposition.PENDING
+    if contact.parked_reason and pending and parked_until is not None and parked_until > now:
+        out.append(Reason("prompts", f"parked: {contact.parked_reason}", parked_until))
     phones = list(contact.phones)
     free = [phones[(contact.next_phone + i) % len(phones)] for i in range(len(phones)) if phones]
     free = [p for p in free if p.number not in dnc]
@@ -83,9 +87,10 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     campaign = contact.campaign
     schedule = schedule_for(campaign)
     dnc = _dnc(s, [p.number for p in contact.phones])
-    blocks, number = _blocks(campaign, contact, dnc, missing_dnc_lists(s, schedule) if schedule else [])
+    blocks, number = _blocks(campaign, contact, dnc, missing_dnc_lists(s, schedule) if schedule else [], now)
     history = histories(s, [contact.id]).get(contact.id, [])
-    verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now)
+    verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now,
+                       _hold(campaign, schedule))  # fmt: skip
     last = s.scalars(
         select(Attempt).where(Attempt.contact_id == contact.id).order_by(Attempt.created_at.desc()).limit(1)
     ).first()
@@ -101,12 +106,17 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     return lines + explain(verdict, now, blocks)
 
 
+def _hold(campaign: Campaign, schedule: Schedule | None) -> timedelta:
+    return hold_for(campaign, schedule) if schedule is not None else timedelta(0)
+
+
 def _describe(schedule: Schedule) -> str:
     caps = ", ".join(f"{k} {v}" for k, v in vars(schedule.caps).items() if v is not None) or "no caps"
     zones = ", ".join(z.key for z in schedule.default_zones)
     return (
         f"policy {schedule.policy.name}; windows {schedule.windows.describe()}; {caps}; "
-        f"{schedule.recurrence.describe()}; default zone {zones}"
+        f"{schedule.recurrence.describe()}; default zone {zones}; calls leave only if the window stays "
+        f"open for the ring timeout + {schedule.margin_s} s"
     )
 
 
@@ -162,12 +172,13 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
         past = histories(s, [c.id for c in contacts]) if schedule and schedule.caps.any else {}
         for contact in contacts:
             out.pending += 1
-            blocks, number = _blocks(campaign, contact, dnc, missing)
+            blocks, number = _blocks(campaign, contact, dnc, missing, now)
             blocks = [b for b in blocks if b.code not in ("campaign", "live")]  # a preview assumes it runs
             verdict = evaluate(
                 schedule or NO_SCHEDULE,
                 view(contact, number, past.get(contact.id, []), contact.next_attempt_at),
                 now,
+                _hold(campaign, schedule),
             )
             _count(out, contact, blocks, verdict, now, end)
 

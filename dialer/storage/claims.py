@@ -3,30 +3,40 @@ Originate. One guarded UPDATE sets contact.live_attempt_id, so a contact is neve
 calls, even with several dialer hosts on PostgreSQL; the guard also checks the attempt count read
 by the SELECT, so a contact another host claimed and ended in between is not dialled again at
 once. The campaign's and trunk's limits (storage.limits) and one live call per person across
-campaigns (storage.guards) are decided in the same transaction."""
+campaigns (storage.guards) are decided in the same transaction.
+
+Every claim carries a token, written on its attempt rows, which start `created` (not sent).
+The engine confirms a claim (`originating`) before it sends its Originates. A claim whose caller
+gave up (SQL too slow, the daemon stopping) may still commit later: the engine undoes it by its
+token, and on start the daemon undoes every claim of its node that was never confirmed.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, case, select, update
+from sqlalchemy import CursorResult, Select, Table, case, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, Disposition
 from dialer.storage import guards
 from dialer.storage.limits import room, trunk_of
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
-from dialer.storage.scheduling import Gate, missing_dnc_lists, schedule_for
+from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
 
 log = logging.getLogger(__name__)
 
 GUARD_RETRY_S = 30  # a contact whose number is on a live call elsewhere is looked at again then
 SCREEN = 200  # contacts a scheduled campaign's claim looks at, at least, per round
+PARK_S = 300  # a contact whose audio is missing is looked at again this much later
+NOT_SENT = (AttemptState.CREATED, AttemptState.ORIGINATING)
+# why a contact may not be called now, beyond the schedule (its audio is not rendered), or None
+Screen = Callable[[Contact], str | None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Plan:
     contact_id: int
     number: str
     external_id: str | None = None  # the contact's id in the customer's systems (live events)
+    dial_by: datetime | None = None  # the calling window stays open for the ring time and margin until then
     template: str = ""  # the channel template (its trunk's); empty: the campaign's trunk_template
 
 
@@ -88,22 +99,27 @@ class Claims:
         plans = self.claim(campaign_id, 1, now)
         return plans[0] if plans else None
 
-    def claim(self, campaign_id: int, limit: int, now: datetime | None = None) -> list[Plan]:
-        """Commit attempts for up to `limit` due contacts (one transaction), in due order, within
-        the limits every host shares (storage.limits) and one live call per person (storage.guards)."""
+    def claim(self, campaign_id: int, limit: int, now: datetime | None = None, *, token: str | None = None,
+              screen: Screen | None = None) -> list[Plan]:  # fmt: skip
+        """Commit attempts for up to `limit` due contacts (one transaction), in due order, all
+        carrying `token` (state `created`), within the limits every host shares (storage.limits)
+        and one live call per person (storage.guards). `screen` may park a due contact, with its
+        reason."""
         now = now or self.clock()
+        token = token or str(uuid.uuid4())
         plans: list[Plan] = []
+        parked: list[str] = []  # why each parked contact may not be called
         with self.sessions.begin() as s:
             campaign, space = room(s, campaign_id, now, limit)
             if campaign is None or space.calls <= 0:
                 return []
             limit = space.calls
             schedule = schedule_for(campaign)
+            template = self.template_of(s, campaign)
             if schedule is not None and (missing := missing_dnc_lists(s, schedule)):
                 log.warning("campaign %s: policy %s needs the DNC list %s loaded (dialer dnc import FILE "
                             "--source %s): not dialling", campaign_id, schedule.policy.name, missing[0], missing[0])
                 return []
-            template = self.template_of(s, campaign)
             for _ in range(5):  # contacts skipped (DNC, taken by another host) leave room: look again
                 want = limit - len(plans)
                 if want <= 0:
@@ -115,21 +131,14 @@ class Claims:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
-                gate = Gate(s, schedule, contacts, now) if schedule is not None else None
-                picks: list[tuple[Contact, Phone]] = []
-                for contact in contacts:
-                    if len(picks) == want:
-                        break  # the rest stay due for the next claim
-                    phone = _pick_phone(contact, blocked)
-                    if phone is None:
-                        contact.disposition = Disposition.SUPPRESSED
-                        log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
-                        continue
-                    if gate is not None and not gate.allows(contact, phone.number):
-                        continue  # not due (window, cap, round): its next_attempt_at moved on
-                    picks.append((contact, phone))
-                plans.extend(self._claim_batch(s, campaign, template, picks, now))
+                gate = None if schedule is None else Gate(s, schedule, contacts, now, hold_for(campaign, schedule))
+                picks = _pick(contacts, want, blocked, gate, screen, now, parked)
+                dial_by = gate.dial_by if gate is not None else {}
+                plans.extend(self._claim_batch(s, campaign, template, picks, now, token, dial_by))
             space.charge(len(plans), now)
+        if parked:
+            log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S,
+                        parked[0])  # fmt: skip
         return plans
 
     @staticmethod
@@ -141,25 +150,42 @@ class Claims:
                 return trunk.template
         return campaign.trunk_template
 
+    def confirm_claim(self, token: str) -> int:
+        """The claim's Originates are about to leave: its attempts become `originating`."""
+        with self.sessions.begin() as s:
+            result = s.execute(
+                update(Attempt)
+                .where(Attempt.node == self.node, Attempt.state == AttemptState.CREATED,
+                       Attempt.claim_token == token)  # fmt: skip
+                .values(state=AttemptState.ORIGINATING)
+                .execution_options(synchronize_session=False)
+            )
+            return int(cast(CursorResult[Any], result).rowcount)
+
+    def undo_claim(self, token: str) -> int:
+        """Undo a claim none of whose Originates was sent (its caller gave up on it); how many
+        attempts it had committed. Safe to repeat."""
+        with self.sessions.begin() as s:
+            mine = Attempt.node == self.node, Attempt.state.in_(NOT_SENT), Attempt.claim_token == token
+            return _undo(s, s.scalars(select(Attempt).where(*mine)))
+
+    def undo_unsent(self, before: datetime) -> int:
+        """On start: undo this node's claims from before `before` that were never confirmed."""
+        with self.sessions.begin() as s:
+            mine = (Attempt.node == self.node, Attempt.state == AttemptState.CREATED,
+                    Attempt.created_at < before)  # fmt: skip
+            return _undo(s, s.scalars(select(Attempt).where(*mine)))
+
     def unclaim(self, plans: list[Plan]) -> None:
         """Undo claims whose Originate was never sent (the daemon paused or stopped first)."""
         if not plans:
             return
         with self.sessions.begin() as s:
-            for plan in plans:
-                s.execute(
-                    update(Contact)
-                    .where(Contact.id == plan.contact_id, Contact.live_attempt_id == plan.attempt_id)
-                    .values(live_attempt_id=None, attempts=Contact.attempts - 1)
-                    .execution_options(synchronize_session=False)
-                )
-                attempt = s.get(Attempt, plan.attempt_id)
-                if attempt is not None and attempt.state == AttemptState.ORIGINATING:
-                    s.delete(attempt)
-            guards.release(s, [plan.attempt_id for plan in plans])
+            ids = [p.attempt_id for p in plans]
+            _undo(s, s.scalars(select(Attempt).where(Attempt.id.in_(ids), Attempt.state.in_(NOT_SENT))))
 
     def _claim_batch(self, s: Session, campaign: Campaign, template: str, picks: list[tuple[Contact, Phone]],
-                     now: datetime) -> list[Plan]:  # fmt: skip
+                     now: datetime, token: str, dial_by: dict[int, datetime]) -> list[Plan]:  # fmt: skip
         """Guards for the batch's people (a number live in another campaign is left for later), one
         guarded UPDATE (a contact another host took, or took and ended since our SELECT, is left
         out: its attempt count moved), then one INSERT of the attempts."""
@@ -180,18 +206,62 @@ class Claims:
             update(contact_table)
             .where(table.id.in_(list(seen)), table.live_attempt_id.is_(None),
                    table.attempts == case(seen, value=table.id))
-            .values(live_attempt_id=case({cid: ids[cid] for cid in seen}, value=table.id), attempts=table.attempts + 1)
+            .values(live_attempt_id=case({cid: ids[cid] for cid in seen}, value=table.id),
+                    attempts=table.attempts + 1, parked_reason=None)
             .returning(table.id)
         ).scalars())  # fmt: skip
         guards.release(s, [ids[c.id] for c, _ in picks if c.id not in won])
         trunk = trunk_of(campaign)
         attempts = [
             Attempt(id=ids[contact.id], campaign_id=campaign.id, contact_id=contact.id, phone_id=phone.id,
-                    number=phone.number, node=self.node, trunk=trunk, state=AttemptState.ORIGINATING,
-                    created_at=now, originated_at=now, details={})  # fmt: skip
+                    number=phone.number, node=self.node, trunk=trunk, state=AttemptState.CREATED, created_at=now,
+                    originated_at=now, details={}, claim_token=token)  # fmt: skip
             for contact, phone in picks
             if contact.id in won
         ]
         s.add_all(attempts)
         external = {contact.id: contact.external_id for contact, _ in picks}
-        return [Plan(a.id, campaign.id, a.contact_id, a.number, external[a.contact_id], template) for a in attempts]
+        return [Plan(a.id, campaign.id, a.contact_id, a.number, external[a.contact_id],
+                     dial_by.get(a.contact_id), template) for a in attempts]  # fmt: skip
+
+
+def _pick(contacts: list[Contact], want: int, blocked: set[str], gate: Gate | None, screen: Screen | None,
+          now: datetime, parked: list[str]) -> list[tuple[Contact, Phone]]:  # fmt: skip
+    """Up to `want` contacts to call now, each with its phone; the others are set aside: suppressed
+    (no number off the DNC list), not due (the gate moved next_attempt_at), or parked by `screen`."""
+    picks: list[tuple[Contact, Phone]] = []
+    for contact in contacts:
+        if len(picks) == want:
+            break  # the rest stay due for the next claim
+        phone = _pick_phone(contact, blocked)
+        if phone is None:
+            contact.disposition = Disposition.SUPPRESSED
+            log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
+            continue
+        if gate is not None and not gate.allows(contact, phone.number):
+            continue  # not due (window, cap, round): its next_attempt_at moved on
+        if screen is not None and (why := screen(contact)) is not None:
+            contact.next_attempt_at, contact.parked_reason = now + timedelta(seconds=PARK_S), why
+            parked.append(f"contact {contact.external_id}: {why}")
+            continue
+        picks.append((contact, phone))
+    return picks
+
+
+def _undo(s: Session, found: Iterable[Attempt]) -> int:
+    """Delete attempts that were never sent and free their contacts (and their people's guards),
+    as if never claimed."""
+    undone = 0
+    attempts = list(found)
+    for attempt in attempts:
+        s.execute(
+            update(Contact)
+            .where(Contact.id == attempt.contact_id, Contact.live_attempt_id == attempt.id)
+            .values(live_attempt_id=None, attempts=Contact.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+        s.delete(attempt)
+        undone += 1
+    guards.release(s, [a.id for a in attempts])
+    return undone
+

@@ -1,4 +1,10 @@
-"""Engine, sessions and schema upgrades for any SQLAlchemy URL (SQLite by default)."""
+"""Engine, sessions and schema upgrades for any SQLAlchemy URL (SQLite by default).
+
+PostgreSQL links are never trusted to fail by themselves: a connect timeout, TCP keepalives and
+a TCP user timeout (a half-open link is dropped within about 30 s instead of hanging for the
+kernel's 15 minutes of retransmissions), a ping before a pooled connection is reused, and for
+the daemon a statement timeout, so SQL stuck in a worker thread ends there too.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -19,10 +25,24 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_FILE_MODE = 0o600
+PG_CONNECT_TIMEOUT_S = 5
+# idle links are probed after 10 s, every 5 s, 3 times; unacknowledged data gives up after 30 s
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                 "tcp_user_timeout": 30_000}  # fmt: skip
+# the daemon's statements end before the engine stops waiting for them (SqlWorker, 10 s)
+DAEMON_STATEMENT_TIMEOUT_S = 8.0
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and enforced foreign keys on every connection."""
+def make_engine(url: str, *, statement_timeout_s: float | None = None,
+                connect_timeout_s: float = PG_CONNECT_TIMEOUT_S, **kwargs: Any) -> Engine:  # fmt: skip
+    """An engine. SQLite gets WAL, a busy timeout and enforced foreign keys on every connection;
+    PostgreSQL a connect timeout, TCP keepalives, pool pre-ping and, if given, a statement timeout."""
+    if make_url(url).get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout_s)), **PG_KEEPALIVES}
+        if statement_timeout_s is not None:
+            connect_args["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+        kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _create_private(engine.url.database)
@@ -55,6 +75,13 @@ def _create_private(path: str | None) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def allow_slow_statements(session: Session, seconds: float) -> None:
+    """Raise the statement timeout for this transaction only (PostgreSQL; a no-op elsewhere): for
+    the few long reads of the daemon, such as the prompts check of a large campaign."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
 
 
 def _alembic_config(url: str) -> Config:

@@ -16,7 +16,7 @@ from dialer.domain import AttemptState, DialResult, Disposition, Outcome
 from dialer.storage import guards
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
-from dialer.storage.scheduling import after_ending, histories, schedule_for
+from dialer.storage.scheduling import after_ending, histories, hold_for, schedule_for
 from scheduler.caps import Past
 from scheduler.windows import ScheduleError
 
@@ -32,11 +32,13 @@ DEFAULT_RETRIES: dict[str, Any] = {
         "congestion": 120,
         "failed": 600,
         "invalid_number": 3600,
+        "ivr_error": 1800,  # the flow broke (audio missing, AGI lost): the person is called again
         "unknown": 600,
     },
 }
 
 
+# ivr_error and unknown are not here: the retry rules call those contacts again
 REACHED = {Outcome.ANSWERED, Outcome.TRANSFERRED, Outcome.MACHINE, Outcome.HUNG_UP_EARLY, Outcome.IDENTITY_FAILED}
 
 
@@ -142,7 +144,7 @@ class Endings:
             log.error("%s", exc)
             return
         if schedule is not None and attempt.outcome != Outcome.OPTED_OUT:
-            after_ending(schedule, contact, attempt, now, history)
+            after_ending(schedule, contact, attempt, now, history, hold_for(campaign, schedule))
 
     @staticmethod
     def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:

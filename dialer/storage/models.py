@@ -105,6 +105,8 @@ class Contact(Base):
     live_attempt_id: Mapped[str | None] = mapped_column(String(36))
     # the debt this contact is called about (Reg F counts calls per debt, across campaigns)
     debt_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # why a claim put the contact aside (its audio is not rendered); `dialer explain` says it
+    parked_reason: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(
@@ -146,6 +148,8 @@ class Attempt(Base):
     node: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # the trunk it left on: the trunk's name, or the campaign's template text (limits count by it)
     trunk: Mapped[str | None] = mapped_column(String(200))
+    # one per claim (transaction): a claim that committed after its caller gave up is found by it and undone
+    claim_token: Mapped[str | None] = mapped_column(String(36))
     state: Mapped[AttemptState] = mapped_column(_enum(AttemptState), default=AttemptState.CREATED)
     created_at: Mapped[datetime]
     originated_at: Mapped[datetime | None]

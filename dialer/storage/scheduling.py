@@ -82,17 +82,29 @@ def view(
     return ContactView(contact.timezone, number, contact.fields or {}, history, not_before)
 
 
+def hold_for(campaign: Campaign, schedule: Schedule) -> timedelta:
+    """How long the calling window must stay open after a call leaves: ring timeout and margin."""
+    return timedelta(seconds=campaign.ring_timeout_s + schedule.margin_s)
+
+
 class Gate:
     """Screens one batch of contacts found by the due query."""
 
-    def __init__(self, s: Session, schedule: Schedule, contacts: list[Contact], now: datetime) -> None:
-        self.schedule, self.now = schedule, now
+    def __init__(self, s: Session, schedule: Schedule, contacts: list[Contact], now: datetime,
+                 hold: timedelta = timedelta(0)) -> None:  # fmt: skip
+        self.schedule, self.now, self.hold = schedule, now, hold
         self.history = histories(s, [c.id for c in contacts]) if schedule.caps.any else {}
+        self.dial_by: dict[int, datetime] = {}  # contact id -> last moment its Originate may leave
 
     def allows(self, contact: Contact, number: str) -> bool:
         """True if due now; otherwise moves next_attempt_at (or settles the contact) and says no."""
-        verdict = evaluate(self.schedule, view(contact, number, self.history.get(contact.id, [])), self.now)
+        history = self.history.get(contact.id, [])
+        verdict = evaluate(self.schedule, view(contact, number, history), self.now, self.hold)
         if verdict.due:
+            windows, zones = self.schedule.windows, verdict.zones
+            closes = None if zones is None or windows.always else windows.closes_at(self.now, zones.zones)
+            if closes is not None:
+                self.dial_by[contact.id] = closes - self.hold
             return True
         park(contact, verdict)
         return False
@@ -109,7 +121,8 @@ def park(contact: Contact, verdict: Verdict) -> None:
 
 
 def after_ending(
-    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past]
+    schedule: Schedule, contact: Contact, attempt: Attempt, now: datetime, history: list[Past],
+    hold: timedelta,
 ) -> None:
     """After the repository's retry rules: the next round for a settled contact, and the retry
     time moved to when the schedule allows it. `history`: the contact's attempts, this one too."""
@@ -126,5 +139,5 @@ def after_ending(
         return
     phones = list(contact.phones)
     number = phones[contact.next_phone % len(phones)].number if phones else None
-    verdict = evaluate(schedule, view(contact, number, history, contact.next_attempt_at), now)
+    verdict = evaluate(schedule, view(contact, number, history, contact.next_attempt_at), now, hold)
     park(contact, verdict)

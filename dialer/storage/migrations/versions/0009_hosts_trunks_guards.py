@@ -1,7 +1,7 @@
 """several hosts: named trunks, nodes with heartbeats, one live call per person, shared rate buckets
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
