@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from dialer.ami import AmiError
-from dialer.cli import campaigns, database, prompts, reports, sandbox
+from dialer.cli import campaigns, database, hosts, prompts, reports, sandbox
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
 from dialer.engine import SWITCH_INTERVAL_S, Engine
@@ -44,6 +44,8 @@ app.command("status")(reports.status)
 app.command("explain")(reports.explain_cmd)
 app.add_typer(prompts.prompts_app, name="prompts")
 app.add_typer(database.db_app, name="db")
+app.command("nodes")(hosts.nodes)
+app.add_typer(hosts.trunks_app, name="trunks")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(sandbox.agi_app, name="agi")
 

@@ -128,6 +128,8 @@ class EngineSettings:
     reconnect_max_s: float = 10.0
     sql_timeout_s: float = 10.0  # the engine stops waiting for one SQL job after this
     trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
+    heartbeat_s: float = 5.0  # how often this node's row says it is alive
+    node_dead_after_s: float = 20.0  # another node silent this long is dead: its calls get resolved
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,10 @@ def test_every_error_at_once_with_file_line_and_key() -> None:
         "c.toml:6: max_concurrent: expected an integer, got a string '5'",
         "c.toml:7: calls_per_second: 0 must be greater than 0",
         "c.toml:8: colour: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
-        "trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
+        "trunk, trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
         "prompts, amd, transfer, tts, company, currency, flow_file, schedule)",
         "c.toml:9: notes: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
-        "trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
+        "trunk, trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
         "prompts, amd, transfer, tts, company, currency, flow_file, schedule)",
         "c.toml:14: retries.max_attempts: 0 is out of range (1..100)",
         "c.toml:15: retries.delay_s.nope: unknown key (expected one of: answered, busy, congestion, failed, "
@@ -96,7 +96,7 @@ def test_missing_keys_and_wrong_table_types() -> None:
         "c.toml:1: flow: required key missing",
         "c.toml:1: language: required key missing",
         "c.toml:1: default_region: required key missing",
-        "c.toml:1: trunk_template: required key missing",
+        "c.toml:1: trunk_template: required key missing (or name a trunk: trunk = \"carrier\", see dialer trunks add)",
         "c.toml:2: retries: expected a table, got an integer 3",
         "c.toml:3: schedule: expected a table or an array of tables, got a string 'daily'",
     ]

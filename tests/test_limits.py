@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dialer.domain import AttemptState, CampaignState, DialResult
+from dialer.reports.explain import explain_contact
 from dialer.storage import claims, db
 from dialer.storage.claims import Plan
 from dialer.storage.limits import LIVE
@@ -118,6 +119,10 @@ def test_one_live_call_per_number_across_campaigns(hosts: list[Repository]) -> N
     first = hosts[0].claim(a, 10, T0)
     assert len(first) == 5
     assert hosts[1].claim(b, 10, T0) == []  # every number is on a call of campaign a
+    with hosts[1].sessions() as s:  # `dialer explain` names the campaign whose call blocks this one
+        contact = s.scalars(select(Contact).where(Contact.external_id == "b-0")).one()
+        lines = explain_contact(s, contact, T0)
+    assert any(f"number {numbers[0]} is on a live call of campaign a" in line for line in lines), lines
     hosts[0].finish(first[0].attempt_id, dial_result=DialResult.BUSY, reason="busy")
     later = hosts[1].claim(b, 10, T0 + timedelta(seconds=60))  # parked 30 s, then only the freed one
     assert [p.number for p in later] == [first[0].number]
@@ -171,3 +176,34 @@ def test_a_contact_claimed_and_ended_by_another_host_meanwhile_is_not_dialled_ag
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_a_number_in_two_campaigns_gets_its_daily_cap_in_total(hosts: list[Repository]) -> None:
+    schedule = {"timezone": "Europe/Madrid", "windows": {"daily": "00:00-23:59"}, "caps": {"per_day": 1}}
+    numbers = ["+34611100001", "+34611100002"]
+    ids = []
+    for name in ("a", "b"):
+        with hosts[0].sessions.begin() as s:
+            c = Campaign(name=name, state=CampaignState.ACTIVE, created_at=T0, max_concurrent=10, calls_per_second=100,
+                         settings={"schedule": schedule, "retries": {"max_attempts": 5, "delay_s": {"busy": 0}}})  # fmt: skip
+            s.add(c)
+            for i, number in enumerate(numbers):
+                s.add(Contact(campaign=c, external_id=f"{name}-{i}", created_at=T0, fields={},
+                              phones=[Phone(number=number, position=0)]))  # fmt: skip
+            s.flush()
+            ids.append(c.id)
+    first = hosts[0].claim(ids[0], 10, T0)
+    assert len(first) == 2
+    for plan in first:
+        hosts[0].finish(plan.attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    # the same people through campaign b, on another host, an hour later: their cap is spent today
+    assert hosts[1].claim(ids[1], 10, T0 + timedelta(hours=1)) == []
+    with hosts[1].sessions() as s:
+        contact = s.scalars(select(Contact).where(Contact.external_id == "b-0")).one()
+        lines = explain_contact(s, contact, T0 + timedelta(hours=1))
+    assert "its caps also count calls to the same person by other campaigns: a (1)" in lines, lines
+    with hosts[1].sessions() as s:
+        parked = s.scalars(select(Contact.next_attempt_at).where(Contact.campaign_id == ids[1])).all()
+    assert all(at is not None and at.astimezone().date() > T0.date() for at in parked)  # tomorrow
+    again = hosts[1].claim(ids[1], 10, T0 + timedelta(days=1))
+    assert sorted(p.number for p in again) == numbers

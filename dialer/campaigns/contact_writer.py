@@ -19,7 +19,7 @@ from dialer.campaigns.row_checks import Checked
 from dialer.domain import Disposition
 from dialer.storage.models import Contact
 
-CONTACT_COLUMNS = "campaign_id, external_id, name, timezone, fields, created_at, disposition, attempts, next_phone"
+CONTACT_COLUMNS = "campaign_id, external_id, name, timezone, fields, created_at, disposition, debt_id, attempts, next_phone"
 
 
 class ContactWriter:
@@ -37,20 +37,20 @@ class ContactWriter:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._phone_sql = (f"INSERT INTO phone (contact_id, number, type, position) SELECT id, {mark}, {mark}, "
                            f"{mark} FROM contact WHERE campaign_id = {mark} AND external_id = {mark}")  # fmt: skip
-        self._contact_sql = f"INSERT INTO contact ({CONTACT_COLUMNS}) VALUES ({', '.join([mark] * 7)}, 0, 0)"
+        self._contact_sql = f"INSERT INTO contact ({CONTACT_COLUMNS}) VALUES ({', '.join([mark] * 8)}, 0, 0)"
 
     def write(self, rows: list[Checked]) -> None:
         if not rows:
             return
         cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
-        contacts = [(cid, ext, name, tz, json.dumps(fields, ensure_ascii=False), created, pending)
-                    for _line, ext, name, tz, fields, _phones, _p in rows]  # fmt: skip
+        contacts = [(cid, ext, name, tz, json.dumps(fields, ensure_ascii=False), created, pending, debt)
+                    for _line, ext, name, tz, fields, _phones, _p, debt in rows]  # fmt: skip
         if self._sqlite:
             self._conn.exec_driver_sql(self._contact_sql, contacts)
         else:
             self._copy(contacts)
         phones = [(number, ptype, position, cid, ext)
-                  for _line, ext, _n, _tz, _f, numbers, _p in rows
+                  for _line, ext, _n, _tz, _f, numbers, _p, _d in rows
                   for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
         self._conn.exec_driver_sql(self._phone_sql, phones)
         self.written += len(rows)

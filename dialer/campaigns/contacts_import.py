@@ -51,9 +51,12 @@ HEADER_ALIASES: dict[str, str] = {
     "telefono": "phone", "telefono1": "phone", "telefono2": "phone", "telefono3": "phone",
     "celular": "phone", "movil": "phone", "móvil": "phone", "telefon": "phone", "telefon1": "phone",
     "telefon2": "phone", "komorka": "phone", "komórka": "phone",
+    "debt_id": "debt_id", "loan_id": "debt_id", "account": "debt_id", "account_id": "debt_id",
+    "id_deuda": "debt_id", "deuda_id": "debt_id", "nro_deuda": "debt_id", "credito": "debt_id", "crédito": "debt_id",
+    "prestamo": "debt_id", "préstamo": "debt_id", "nr_umowy": "debt_id", "numer_umowy": "debt_id",
     **{alias: f"fields.{target}" for alias, target in FIELD_ALIASES.items()},
 }  # fmt: skip
-TARGETS = {"external_id", "name", "timezone", "phone"}
+TARGETS = {"external_id", "name", "timezone", "phone", "debt_id"}
 
 
 @dataclass
@@ -125,7 +128,7 @@ class _AcrossRows:
             Contact.campaign_id == self.campaign.id, Contact.external_id.in_(ids))))  # fmt: skip
 
     def check(self, row: Checked, existing: set[str]) -> list[Rejection]:
-        line, ext, _name, _tz, _fields, phones, problems = row
+        line, ext, _name, _tz, _fields, phones, problems, _debt = row
         problems = list(problems)
         if ext in self.seen_ids:
             problems.append(Rejection(line, "external_id", f"{ext!r} repeats line {self.seen_ids[ext]}"))

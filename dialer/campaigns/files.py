@@ -50,6 +50,7 @@ class CampaignSpec:
     default_region: str
     trunk_template: str
     caller_id: str | None = None
+    trunk: str | None = None  # a named trunk (dialer trunks add): its template and limits
     max_concurrent: int = 5
     calls_per_second: float = 1.0
     ring_timeout_s: int = 30
@@ -165,15 +166,17 @@ SCALARS: dict[str, Callable[[Checker, KeyPath, Any], bool]] = {
     "flow_file": _flow_file,
 }
 SETTINGS = (*CHECKED, *SCALARS, *PASS_THROUGH)
-COLUMNS = ("name", "flow", "language", "default_region", "caller_id", "trunk_template", "max_concurrent",
+COLUMNS = ("name", "flow", "language", "default_region", "caller_id", "trunk", "trunk_template", "max_concurrent",
            "calls_per_second", "ring_timeout_s")  # fmt: skip
-REQUIRED = ("name", "flow", "language", "default_region", "trunk_template")
+REQUIRED = ("name", "flow", "language", "default_region")  # and trunk or trunk_template
 
 
 def _columns(c: Checker, doc: dict[str, Any]) -> None:
     for key in REQUIRED:
         if key not in doc:
             c.error((key,), "required key missing")
+    if "trunk" not in doc and "trunk_template" not in doc:
+        c.error(("trunk_template",), "required key missing (or name a trunk: trunk = \"carrier\", see dialer trunks add)")
     checks: dict[str, Callable[[KeyPath, Any], bool]] = {
         "name": lambda p, v: c.text(p, v, 120),
         "flow": lambda p, v: c.text(p, v, 64, r"[a-z][a-z0-9_-]*")
@@ -183,6 +186,7 @@ def _columns(c: Checker, doc: dict[str, Any]) -> None:
         "default_region": lambda p, v: c.text(p, v, 2)
         and (v in phonenumbers.SUPPORTED_REGIONS or _bad(c, p, f"{v!r} is not an ISO region code like ES, PL, GB")),
         "caller_id": lambda p, v: c.text(p, v, 64),
+        "trunk": lambda p, v: c.text(p, v, 64, r"[A-Za-z0-9][A-Za-z0-9_.-]*"),
         "trunk_template": lambda p, v: c.text(p, v, 200)
         and ("{number}" in v or _bad(c, p, "must contain {number}, e.g. PJSIP/{number}@trunk")),
         "max_concurrent": lambda p, v: c.integer(p, v, 1, 10000),
@@ -229,7 +233,7 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
         raise CampaignFileError(c.errors)
     return CampaignSpec(
         name=doc["name"], flow=doc["flow"], language=doc["language"], default_region=doc["default_region"],
-        trunk_template=doc["trunk_template"], caller_id=doc.get("caller_id"),
+        trunk_template=doc.get("trunk_template", ""), caller_id=doc.get("caller_id"), trunk=doc.get("trunk"),
         max_concurrent=doc.get("max_concurrent", 5), calls_per_second=float(doc.get("calls_per_second", 1.0)),
         ring_timeout_s=doc.get("ring_timeout_s", 30), settings=settings,
     )  # fmt: skip

@@ -10,9 +10,10 @@ from dialer.campaigns.csv_files import Rejection
 from dialer.campaigns.numbers import normalise as normalise_number
 from dialer.campaigns.values import ValueProblem, normalise
 
-# (first line, external id, name, time zone, fields, [(E.164, type's value, column)], problems); plain
-# values only, so a chunk pickles fast between processes
-Checked = tuple[int, str, str | None, str | None, dict[str, str], list[tuple[str, str, str]], list[Rejection]]
+# (first line, external id, name, time zone, fields, [(E.164, type's value, column)], problems, debt id);
+# plain values only, so a chunk pickles fast between processes
+Checked = tuple[int, str, str | None, str | None, dict[str, str], list[tuple[str, str, str]], list[Rejection],
+                str | None]
 
 
 @dataclass(frozen=True)
@@ -70,4 +71,4 @@ def check_row(spec: RowSpec, line: int, row: list[str]) -> Checked:
         problems.append(Rejection(line, "external_id", "missing"))
     if not numbers_written:
         problems.append(Rejection(line, "phone", "no phone number"))
-    return line, ext, attrs.get("name"), attrs.get("timezone"), custom, phones, problems
+    return line, ext, attrs.get("name"), attrs.get("timezone"), custom, phones, problems, attrs.get("debt_id")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns.files import CampaignSpec
 from dialer.domain import AttemptState, CampaignState, Disposition
-from dialer.storage.models import Attempt, Campaign, Contact
+from dialer.storage.models import Attempt, Campaign, Contact, Trunk
 
 S = CampaignState
 # command -> (the states it may start from, the state it leads to)
@@ -66,9 +66,15 @@ def create(session: Session, spec: CampaignSpec) -> Campaign:
     """A new campaign in state draft; a name already used is refused."""
     if session.scalar(select(func.count()).select_from(Campaign).where(Campaign.name == spec.name)):
         raise CampaignError(f"a campaign named {spec.name!r} already exists (campaign names are unique)")
+    template = spec.trunk_template
+    if spec.trunk is not None:
+        trunk = session.get(Trunk, spec.trunk)
+        if trunk is None:
+            raise CampaignError(f"trunk {spec.trunk!r} does not exist: add it first (dialer trunks add {spec.trunk} ...)")
+        template = template or trunk.template
     campaign = Campaign(
         name=spec.name, state=CampaignState.DRAFT, flow=spec.flow, language=spec.language,
-        default_region=spec.default_region, caller_id=spec.caller_id, trunk_template=spec.trunk_template,
+        default_region=spec.default_region, caller_id=spec.caller_id, trunk_template=template, trunk_name=spec.trunk,
         max_concurrent=spec.max_concurrent, calls_per_second=spec.calls_per_second,
         ring_timeout_s=spec.ring_timeout_s, settings=spec.settings, created_at=datetime.now(UTC),
     )  # fmt: skip

@@ -22,6 +22,7 @@ from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import CampaignState, Outcome
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.link import BOOT_TIMEOUT_S, Link
+from dialer.engine.node import NodeKeeper
 from dialer.engine.pacing import Slots
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker
@@ -62,6 +63,8 @@ class Engine(Link):
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._started = now_utc()
+        self.node = NodeKeeper(repo, ami_settings, self.settings, self.sql, lambda: len(self.tracker.calls))
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -79,6 +82,8 @@ class Engine(Link):
             log.warning("%d attempts claimed by an earlier run and never sent: undone", undone)
         await self._resync()
         self._watchdog = asyncio.create_task(self._watch_link(), name="ami-watchdog")
+        await self.node.beat(started=True)  # other hosts see this one (and it sees them)
+        self._heartbeat = asyncio.create_task(self.node.run(), name="node-heartbeat")
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
@@ -136,9 +141,11 @@ class Engine(Link):
             await self.ivr.close(1.0)
         for task in self._calls:
             task.cancel()
-        for helper in (self._reconnecting, self._watchdog):
+        for helper in (self._reconnecting, self._watchdog, self._heartbeat):
             if helper is not None:
                 helper.cancel()
+        if self._heartbeat is not None:
+            await self.node.stopped()
         if hasattr(self, "_consumer"):
             self._consumer.cancel()
         self.ami.close()

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from dialer.domain import CampaignState, Disposition
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
-from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, schedule_for, view
+from dialer.storage import guards
+from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, people_histories, schedule_for, view
 from scheduler.due import Reason, Verdict, evaluate
 from scheduler.explain import explain, when
 from scheduler.policy import Schedule, parse_schedule
@@ -88,7 +89,9 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     schedule = schedule_for(campaign)
     dnc = _dnc(s, [p.number for p in contact.phones])
     blocks, number = _blocks(campaign, contact, dnc, missing_dnc_lists(s, schedule) if schedule else [], now)
-    history = histories(s, [contact.id]).get(contact.id, [])
+    counted = people_histories(s, [contact.id]).get(contact.id, [])
+    history = [past for past, _campaign in counted]
+    blocks += _held_elsewhere(s, contact, campaign)
     verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now,
                        _hold(campaign, schedule))  # fmt: skip
     last = s.scalars(
@@ -103,7 +106,25 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         "schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
         f"next number: {number or '-'}{listed}",
     ]
+    others = Counter(cid for _past, cid in counted if cid != campaign.id)
+    if others:
+        names = dict(s.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(list(others)))).all())
+        lines.append("its caps also count calls to the same person by other campaigns: " + ", ".join(
+            f"{names.get(cid, cid)} ({n})" for cid, n in others.most_common()))  # fmt: skip
     return lines + explain(verdict, now, blocks)
+
+
+def _held_elsewhere(s: Session, contact: Contact, campaign: Campaign) -> list[Reason]:
+    """A live call of another campaign (or contact) to this person: its number or its debt."""
+    names = [key for p in contact.phones for key in guards.keys(p.number, None)]
+    if contact.debt_id:
+        names.append(f"d:{contact.debt_id}")
+    held = guards.holder(s, names)
+    if held is None or contact.live_attempt_id:
+        return []
+    other, key = held
+    what = f"number {key[2:]}" if key.startswith("n:") else f"debt {key[2:]}"
+    return [Reason("live", f"{what} is on a live call of campaign {other}: one call at a time per person", None)]
 
 
 def _hold(campaign: Campaign, schedule: Schedule | None) -> timedelta:

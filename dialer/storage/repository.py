@@ -1,5 +1,5 @@
 """The engine's SQL work, one short transaction per method: campaigns, claims (storage.claims),
-endings (storage.endings) and resync.
+endings (storage.endings), nodes (storage.nodes) and resync.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.storage.claims import Claims
 from dialer.storage.endings import Endings
+from dialer.storage.nodes import Nodes
 from dialer.storage.models import Attempt, Campaign, Contact
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-class Repository(Claims, Endings):
+class Repository(Claims, Endings, Nodes):
     """`node` names this dialer host: its attempts carry it and its resync sees only them."""
 
     def __init__(self, sessions: sessionmaker[Session], node: str = "", clock: Callable[[], datetime] = now_utc) -> None:

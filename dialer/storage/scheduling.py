@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.domain import Disposition, Outcome
-from dialer.storage.models import Attempt, Campaign, Contact, Dnc
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from scheduler.caps import Past
 from scheduler.due import ContactView, Verdict, evaluate
 from scheduler.policy import Schedule, parse_schedule
@@ -63,16 +63,46 @@ def missing_dnc_lists(s: Session, schedule: Schedule) -> list[str]:
 
 
 def histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[Past]]:
-    """Every attempt of these contacts, as the caps see them (one indexed query)."""
+    """Every attempt that counts against these contacts' caps: their own, and any other campaign's
+    (or contact row's) call to one of their numbers or about their debt: the caps are the
+    person's, not the row's. Three indexed queries."""
     out: dict[int, list[Past]] = defaultdict(list)
-    ids = list(contact_ids)
+    for contact_id, past in people_histories(s, contact_ids).items():
+        out[contact_id] = [p for p, _campaign in past]
+    return out
+
+
+def people_histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[tuple[Past, int]]]:
+    """histories(), each call with the campaign it was made by (explain names it)."""
+    ids = set(contact_ids)
+    out: dict[int, list[tuple[Past, int]]] = defaultdict(list)
     if not ids:
         return out
-    rows = s.execute(
-        select(Attempt.contact_id, Attempt.created_at, Attempt.outcome).where(Attempt.contact_id.in_(ids))
-    )
-    for contact_id, at, outcome in rows:
-        out[contact_id].append(Past(at, outcome in CONVERSATION))
+    by_number: dict[str, set[int]] = defaultdict(set)
+    by_debt: dict[str, set[int]] = defaultdict(set)
+    for cid, debt, number in s.execute(select(Contact.id, Contact.debt_id, Phone.number)
+                                       .join(Phone, Phone.contact_id == Contact.id, isouter=True)
+                                       .where(Contact.id.in_(ids))):  # fmt: skip
+        if number:
+            by_number[number].add(cid)
+        if debt:
+            by_debt[debt].add(cid)
+    columns = (Attempt.id, Attempt.contact_id, Attempt.number, Attempt.created_at, Attempt.outcome,
+               Attempt.campaign_id, Contact.debt_id)  # fmt: skip
+    base = select(*columns).join(Contact, Contact.id == Attempt.contact_id)
+    queries = [base.where(Attempt.contact_id.in_(ids))]
+    if by_number:
+        queries.append(base.where(Attempt.number.in_(list(by_number))))
+    if by_debt:
+        queries.append(base.where(Contact.debt_id.in_(list(by_debt))))
+    seen: set[tuple[int, str]] = set()
+    for query in queries:
+        for aid, owner, number, at, outcome, campaign_id, debt in s.execute(query):
+            targets = ({owner} & ids) | by_number.get(number, set()) | by_debt.get(debt, set())
+            for target in targets:
+                if (target, aid) not in seen:
+                    seen.add((target, aid))
+                    out[target].append((Past(at, outcome in CONVERSATION), campaign_id))
     return out
 
 
@@ -117,7 +147,8 @@ def park(contact: Contact, verdict: Verdict) -> None:
         log.info("contact %s exhausted: %s", contact.id, "; ".join(r.text for r in verdict.reasons))
     else:
         contact.next_attempt_at = verdict.next_at
-        log.debug("contact %s not due until %s: %s", contact.id, verdict.next_at, verdict.reasons[-1].text)
+        log.debug("contact %s not due until %s: %s", contact.id, verdict.next_at,
+                  verdict.reasons[-1].text if verdict.reasons else "due then")  # fmt: skip
 
 
 def after_ending(

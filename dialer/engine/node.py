@@ -1,0 +1,82 @@
+"""This dialer host as a node among several: it heartbeats its row (host, Asterisk, version, live
+calls), and resolves the live attempts of nodes that stopped heartbeating (storage.nodes): by
+age, or at once for the calls their own Asterisk answers it no longer has (CoreShowChannels over
+that Asterisk's AMI, with this node's AMI user and secret, when they work there)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+from importlib import metadata
+
+from dialer.ami import AmiClient, AmiError
+from dialer.config import AmiSettings, EngineSettings
+from dialer.storage.nodes import DeadNode
+from dialer.storage.repository import Repository
+from dialer.storage.worker import SqlWorker
+
+log = logging.getLogger(__name__)
+
+PEER_AMI_TIMEOUT_S = 5.0
+
+
+def version() -> str:
+    try:
+        return metadata.version("asterisk-ivr-dialer")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class NodeKeeper:
+    def __init__(self, repo: Repository, ami: AmiSettings, settings: EngineSettings, sql: SqlWorker,
+                 live_calls: Callable[[], int]) -> None:  # fmt: skip
+        self.repo, self.ami, self.settings, self.sql = repo, ami, settings, sql
+        self.live_calls = live_calls
+        self.asterisk = f"{ami.host}:{ami.port}"
+
+    async def beat(self, started: bool = False) -> None:
+        await self.sql.run(self.repo.heartbeat, socket.gethostname(), self.asterisk, version(), self.live_calls(),
+                           started, timeout_s=self.settings.sql_timeout_s)  # fmt: skip
+
+    async def run(self) -> None:
+        """Heartbeat and watch the other nodes until cancelled; SQL trouble is logged and retried."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self.beat()
+                for dead in await self.sql.run(self.repo.dead_nodes, self.settings.node_dead_after_s,
+                                               timeout_s=self.settings.sql_timeout_s):  # fmt: skip
+                    gone = await self._gone_from_its_asterisk(dead)
+                    await self.sql.run(self.repo.resolve_dead, dead, self.settings.max_call_s, gone,
+                                       timeout_s=self.settings.sql_timeout_s)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - SQL or AMI trouble: next beat tries again
+                log.warning("node heartbeat or dead-node check failed (%s); retrying", exc)
+
+    async def stopped(self) -> None:
+        try:
+            await self.sql.run(self.repo.node_stopped, timeout_s=self.settings.sql_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat just stops: others see it as silent
+            log.warning("could not mark node %s stopped (%s)", self.repo.node, exc)
+
+    async def _gone_from_its_asterisk(self, dead: DeadNode) -> set[str]:
+        """The dead node's live attempts its Asterisk no longer has; empty if it cannot be asked."""
+        host, _, port = dead.asterisk.rpartition(":")
+        if not host or not port.isdigit():
+            return set()
+        settings = replace(self.ami, host=host, port=int(port), connect_timeout=PEER_AMI_TIMEOUT_S,
+                           action_timeout=PEER_AMI_TIMEOUT_S)  # fmt: skip
+        client = AmiClient(settings, events="off")
+        try:
+            await asyncio.wait_for(client.connect(), PEER_AMI_TIMEOUT_S * 2)
+            channels = await client.action_list({"Action": "CoreShowChannels"}, timeout=PEER_AMI_TIMEOUT_S)
+        except (AmiError, OSError, asyncio.TimeoutError) as exc:
+            log.info("node %s is silent and its Asterisk %s cannot be asked (%s): resolving by age only",
+                     dead.name, dead.asterisk, exc)  # fmt: skip
+            return set()
+        finally:
+            client.close()
+        up = {str(c.get("Uniqueid")) for c in channels}
+        return set(dead.live) - up
