@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from dialer.domain import AttemptState, CampaignState, DialResult
+from dialer.domain import CampaignState, DialResult
 from dialer.reports.explain import explain_contact
 from dialer.storage import claims, db
 from dialer.storage.claims import Plan
