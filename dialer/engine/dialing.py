@@ -37,7 +37,11 @@ class Dialing(Calls):
                 self._runners[cid] = asyncio.create_task(self._campaign_loop(campaign), name=f"campaign-{cid}")
 
     async def _campaign_loop(self, campaign: Campaign) -> None:
-        if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+        try:
+            if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+                return
+        except Exception as exc:  # noqa: BLE001 - SQL unavailable: the next poll starts the loop again
+            log.warning("campaign %s: checking its prompts failed (%s); trying again", campaign.name, exc)
             return
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
@@ -74,13 +78,21 @@ class Dialing(Calls):
                 continue
             self._give_back(slots, trunk, wanted - len(plans))
             if not plans:
-                if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
+                if self._ready.is_set() and await self._settled(campaign):
                     return
                 await asyncio.sleep(min(self.settings.poll_s, 0.5))
                 continue
             for plan in plans:  # tracked now, before any await, so a resync sees them as ours
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id))
                 self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
+
+    async def _settled(self, campaign: Campaign) -> bool:
+        """True once the campaign is finished (a contact whose ending is journaled is not settled)."""
+        try:
+            return await self._sql(self.repo.finish_campaign_if_settled, campaign.id)
+        except Exception as exc:  # noqa: BLE001 - SQL unavailable: ask again later
+            log.warning("campaign %s: checking whether it is finished failed: %s", campaign.name, exc)
+            return False
 
     async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:
         """Claim in SQL; if cancelled meanwhile, the claim still completes and is undone."""

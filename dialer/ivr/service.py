@@ -36,7 +36,8 @@ Handler = Callable[[Any], Awaitable[None]]
 
 class LiveCalls(Protocol):
     """The daemon's call tracker as the IVR sees it: live calls by attempt id, each taking the
-    IVR's report (outcome, step, details, events) and an `ivr_done` event (dialer.engine.tracker)."""
+    IVR's report (outcome, step, details, events; `ivr_report` while it runs) and an `ivr_done`
+    event (dialer.engine.tracker)."""
 
     @property
     def calls(self) -> Mapping[str, Any]: ...
@@ -86,7 +87,10 @@ class IvrService:
             else:
                 on_event = (lambda row_: self.on_event(ctx, row_)) if self.on_event else None  # type: ignore[misc]
                 today = self.today() if self.today else None
-                report = await FlowRunner(channel, ctx, flow, book, today=today, on_event=on_event).run()
+                runner = FlowRunner(channel, ctx, flow, book, today=today, on_event=on_event)
+                if live is not None:  # what the IVR knows so far, should the daemon cut the call short
+                    live.ivr_report = runner.report
+                report = await runner.run()
             await self._report(channel, ctx, report, live)
         finally:
             if live is not None and live.ivr_done is not None:
