@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 IVR_GRACE_S = 5.0
+RESPONSE_GRACE_S = 2.0  # an OriginateResponse follows the Hangup of a call that failed
 HANGUP_TIMEOUT_S, HANGUP_CAUSE = 5.0, 16  # normal clearing
 
 
@@ -121,6 +122,11 @@ class Calls(EngineBase):
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
             return
         elif call.state != AttemptState.ANSWERED:
+            if not call.responded.is_set():  # Asterisk sends it after the channel's Hangup
+                try:
+                    await asyncio.wait_for(call.responded.wait(), RESPONSE_GRACE_S)
+                except asyncio.TimeoutError:
+                    pass
             if call.originate_reason is not None:  # an OriginateResponse failure, seen as an event
                 await self._not_connected(call, call.originate_reason)
                 return

@@ -157,8 +157,8 @@ class Engine(Link):
             return
         why = f"still live at the drain deadline ({self.settings.drain_timeout_s:g} s)"
         log.info("drain deadline: hanging up %d calls", len(left))
-        await asyncio.gather(*(self._hang_up(call, why) for call in left))
-        if self._calls:  # each call's task records it as it ends, with its IVR's report
+        hung_up = await asyncio.gather(*(self._hang_up(call, why) for call in left))
+        if any(hung_up) and self._calls:  # each call's task records it as it ends, with its IVR's report
             await asyncio.wait(self._calls, timeout=IVR_GRACE_S + 1)
         stuck = list(self.tracker.calls.values())  # AMI down: not hung up, or its end unseen
         for call in stuck:

@@ -59,7 +59,7 @@ def encode(ending: Ending) -> str:
         "outcome": ending.outcome.value if ending.outcome else None,
         "cause": ending.cause,
         "step": ending.step,
-        "details": ending.details or {},
+        "details": ending.details,
         "events": [[e.seq, _time(e.at), e.kind, e.name, e.value] for e in ending.events],
         "ended_at": _time(ending.ended_at),
         "answered_at": _time(ending.answered_at),
@@ -78,7 +78,7 @@ def decode(line: str) -> Ending:
         outcome=Outcome(r["outcome"]) if r.get("outcome") else None,
         cause=r.get("cause"),
         step=r.get("step"),
-        details=r.get("details") or {},
+        details=r.get("details"),
         events=tuple(JournaledEvent(seq, _parse_time(at) or datetime.min, kind, name, value)
                      for seq, at, kind, name, value in r.get("events") or []),  # fmt: skip
         ended_at=_parse_time(r.get("ended_at")),

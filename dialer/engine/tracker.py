@@ -68,6 +68,7 @@ class LiveCall:
     state: AttemptState = AttemptState.ORIGINATING
     answered_at: datetime | None = None
     originate_reason: int | None = None  # an OriginateResponse failure seen as an event
+    responded: asyncio.Event = field(default_factory=asyncio.Event)  # an OriginateResponse was seen
     amd_status: str | None = None
     amd_cause: str | None = None
     hangup_cause: int | None = None
@@ -156,6 +157,7 @@ class CallTracker:
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Ringing":
             log.debug("attempt %s: ringing", call.attempt_id)
         elif name == "OriginateResponse":  # also one sent before a reconnect, for a call followed since
+            call.responded.set()
             if event.get("Response") == "Success":
                 self.answered(call, "OriginateResponse Success")
             elif call.originate_reason is None:
