@@ -90,12 +90,19 @@ class Engine(Link):
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        failing = False
         try:
             while not stop.is_set():
                 try:
                     await self._sync_campaigns()
                 except Exception as exc:  # noqa: BLE001 - SQL unavailable: calls go on, try again
-                    log.warning("reading the campaigns failed (%s); trying again", exc)
+                    log.log(logging.DEBUG if failing else logging.WARNING, "reading the campaigns failed (%s); "
+                            "trying again every %g s", exc, self.settings.poll_s)  # fmt: skip
+                    failing = True
+                else:
+                    if failing:
+                        log.info("campaigns readable again")
+                    failing = False
                 try:
                     await asyncio.wait_for(stop.wait(), self.settings.poll_s)
                 except asyncio.TimeoutError:

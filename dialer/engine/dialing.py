@@ -91,7 +91,7 @@ class Dialing(Calls):
         try:
             return await self._sql(self.repo.finish_campaign_if_settled, campaign.id)
         except Exception as exc:  # noqa: BLE001 - SQL unavailable: ask again later
-            log.warning("campaign %s: checking whether it is finished failed: %s", campaign.name, exc)
+            log.debug("campaign %s: checking whether it is finished failed: %s", campaign.name, exc)
             return False
 
     async def _claim(self, campaign_id: int, wanted: int) -> list[Plan]:

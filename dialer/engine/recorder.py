@@ -67,7 +67,13 @@ class Recorder:
 
     async def stop(self) -> None:
         """Write what is queued (each within its retry time; the rest stays journaled), then stop."""
-        while not self._queue.empty() or self._items:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_s + 2 * self.sql_timeout_s + 5
+        writing = self._tasks[0] if self._tasks else None
+        while (not self._queue.empty() or self._items) and writing is not None and not writing.done():
+            if loop.time() > deadline:
+                log.error("recorder stopped with %d endings unwritten", self._queue.qsize() + len(self._items))
+                break
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
