@@ -58,7 +58,8 @@ class Engine(Link):
         self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
         self.tracker.on_amd = self.live.amd  # events
         self.tracker.on_answer = self._on_answer
-        journal = Journal(self.settings.journal or journal_path(str(repo.sessions.kw["bind"].url), repo.node))
+        bind = repo.sessions.kw.get("bind")  # the database the journal belongs to (password hidden)
+        journal = Journal(self.settings.journal or journal_path(str(getattr(bind, "url", "")), repo.node))
         self.recorder = Recorder(repo, SQL_TIMEOUT_S, journal=journal, retry_s=self.settings.sql_retry_s,
                                  replay_every_s=self.settings.replay_every_s)  # fmt: skip
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
