@@ -117,7 +117,7 @@ class Calls(EngineBase):
                 log.warning("attempt %s: the IVR session outlived its call by %g s", call.attempt_id, IVR_GRACE_S)
         lost = call.details.pop("lost", False)
         if call.outcome is not None:  # the IVR's word: proof of the answer, over any AMI-derived state
-            self.tracker.answered(call, "the IVR reported an outcome")
+            self.tracker.answered(call, "the IVR reported an outcome", call.events[0].at if call.events else None)
         elif lost:
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
             return
@@ -152,10 +152,11 @@ class Calls(EngineBase):
         return True
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
-        answered_at = call.answered_at or (call.events[0].at if call.events else None)
         fields: dict[str, Any] = {"cause": call.hangup_cause, "step": call.step, "details": call.details,
-                                  "events": call.events, "ended_at": self.repo.clock(), "answered_at": answered_at}
-        ending = Ending(call.attempt_id, **{**fields, **result})
+                                  "events": call.events, "ended_at": self.repo.clock(), **result}
+        events = fields["events"]  # an IVR that spoke had the call answered, if nothing said when
+        fields.setdefault("answered_at", call.answered_at or (events[0].at if events else None))
+        ending = Ending(call.attempt_id, **fields)
         try:
             await self.recorder.record(ending)
         except Exception as exc:  # noqa: BLE001 - logged; the sweep or the next start ends the attempt

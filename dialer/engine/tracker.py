@@ -124,12 +124,12 @@ class CallTracker:
     def forget(self, attempt_id: str) -> None:
         self.calls.pop(attempt_id, None)
 
-    def answered(self, call: LiveCall, why: str) -> None:
+    def answered(self, call: LiveCall, why: str, at: datetime | None = None) -> None:
         """The call was answered (Newstate Up, OriginateResponse, resync, the IVR's word); once."""
         if call.state != AttemptState.ORIGINATING:
             return
         call.transition(AttemptState.ANSWERED, why)
-        call.answered_at = datetime.now(UTC)
+        call.answered_at = at or datetime.now(UTC)
         self.on_answer(call)
 
     def feed(self, event: Any) -> None:
