@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,24 @@ def prompt_cache_dir() -> Path:
     return cache_dir() / "prompts"
 
 
+def data_dir() -> Path:
+    """Where the dialer keeps what it must not lose (the SQLite database by default, the endings
+    journal): DIALER_DATA_DIR, else $XDG_DATA_HOME/asterisk-ivr-dialer."""
+    explicit = os.environ.get("DIALER_DATA_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).resolve() / "asterisk-ivr-dialer"
+
+
+def journal_path(db_url: str, node: str) -> Path:
+    """The endings journal of one node on one database (dialer.engine.journal), in the data
+    directory: named for both, so a journal is only ever replayed into the database it belongs to."""
+    digest = hashlib.sha256(f"{db_url}\n{node}".encode()).hexdigest()[:16]
+    safe_node = "".join(c if c.isalnum() or c in "-_." else "_" for c in node) or "node"
+    return data_dir() / "journal" / f"endings-{safe_node}-{digest}.jsonl"
+
+
 def node_name() -> str:
     """This dialer host's name in SQL (DIALER_NODE, else the host name)."""
     import socket
@@ -47,12 +66,11 @@ def node_name() -> str:
 
 
 def database_url() -> str:
-    """DIALER_DB_URL (any SQLAlchemy URL), else SQLite in $XDG_DATA_HOME/asterisk-ivr-dialer."""
+    """DIALER_DB_URL (any SQLAlchemy URL), else SQLite in the data directory."""
     explicit = os.environ.get("DIALER_DB_URL")
     if explicit:
         return explicit
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    path = base.resolve() / "asterisk-ivr-dialer" / "dialer.db"
+    path = data_dir() / "dialer.db"
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database file itself: 0600 (storage.db)
     return f"sqlite:///{path}"
 
@@ -130,6 +148,11 @@ class EngineSettings:
     trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
     heartbeat_s: float = 5.0  # how often this node's row says it is alive
     node_dead_after_s: float = 20.0  # another node silent this long is dead: its calls get resolved
+    # endings SQL refuses: journaled at once, retried this long, then left to the replay
+    sql_retry_s: float = 10.0
+    replay_every_s: float = 5.0  # how often journaled endings are offered to SQL again
+    sweep_every_s: float = 30.0  # how often this run's attempts that no call tracks are ended
+    journal: Path | None = None  # None: config.journal_path(database URL, node)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,11 +12,28 @@ from sqlalchemy import select
 
 from dialer.domain import CampaignState
 from dialer.ivr import prerender
+from dialer.sandbox.instance import Sandbox
+from dialer.sandbox.sim import script, sim_number
 from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, Phone
 
 
 GREET_FLOW = str(Path(__file__).resolve().parent / "flows" / "greet.toml")
+STOP_FLOW = str(Path(__file__).resolve().parent / "flows" / "stop.toml")  # one menu: 1 thanks, 9 opt-out
+
+
+def scripted(sandbox: Sandbox, script_id: int, answers: list[str], hang_up: bool = False, ring_s: int = 0) -> str:
+    """A scripted human's number; its answers go into the sandbox's AstDB."""
+    command = f"database put simscript {script_id:07d} {script(answers, hang_up, ring_s)}"
+    subprocess.run(sandbox.asterisk_cmd("-rx", command), check=True, capture_output=True, timeout=20)
+    return sim_number("scripted", tag=script_id)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for an extra FastAGI server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def render_prompts(url: str, campaign_id: int) -> None:

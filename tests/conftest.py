@@ -25,6 +25,18 @@ TEST_SUITE = os.environ.get("DIALER_TEST_SUITE", "sid")
 ASTERISK_MAJOR = f"{SUITES[TEST_SUITE]}."  # what CoreSettings' AsteriskVersion starts with
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dialer's data directory (endings journals; SQLite by default) is the session's own."""
+    before = os.environ.get("DIALER_DATA_DIR")
+    os.environ["DIALER_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    yield os.environ["DIALER_DATA_DIR"]
+    if before is None:
+        del os.environ["DIALER_DATA_DIR"]
+    else:
+        os.environ["DIALER_DATA_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     sb = Sandbox(TEST_SUITE, TEST_AMI_PORT, TEST_AGI_PORT)

@@ -41,8 +41,9 @@ class FakeAmi:
 
     async def send_event(self, fields: dict[str, str]) -> None:
         for w in self.writers:
-            w.write(render(fields))
-            await w.drain()
+            if not w.is_closing():
+                w.write(render(fields))
+                await w.drain()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)

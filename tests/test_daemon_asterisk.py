@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,35 +16,9 @@ from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import sim_number
 from tests.campaigns import attempts, campaign_row, make_campaign, new_database
+from tests.daemons import ROOT, start_daemon, stop_daemon, wait_for
 
 pytestmark = pytest.mark.asterisk
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_daemon(
-    url: str, sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **sandbox.env(), **(extra_env or {})}
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli", "run", "--url", url, "--drain-timeout", "10"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
-
-
 @pytest.fixture
 def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,12 +19,12 @@ from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.engine import Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.sandbox.instance import Sandbox
-from dialer.sandbox.sim import script, sim_number
+from dialer.sandbox.sim import sim_number
 from dialer.storage import db
 from dialer.storage.ivr_store import events_of
 from dialer.storage.models import Campaign, Dnc
 from dialer.storage.repository import Repository
-from tests.campaigns import attempts, campaign_row, contacts, make_campaign, new_database
+from tests.campaigns import attempts, campaign_row, contacts, make_campaign, new_database, scripted
 
 pytestmark = pytest.mark.asterisk
 
@@ -33,13 +32,6 @@ PROMISE = date.today() + timedelta(days=5)
 PERSON = {"name": "Ana Pérez", "amount": "12500", "due_date": "2026-11-20", "concept": "la factura de gas"}
 SETTINGS = {"company": "Gas Sur", "currency": "ARS", "retries": {"max_attempts": 1},
             "transfer": {"queue": "collections", "timeout_s": 20, "callback_delay_s": 600}}  # fmt: skip
-
-
-def scripted(sandbox: Sandbox, script_id: int, answers: list[str], hang_up: bool = False) -> str:
-    """A scripted human's number; its answers go into the sandbox's AstDB."""
-    command = f"database put simscript {script_id:07d} {script(answers, hang_up)}"
-    subprocess.run(sandbox.asterisk_cmd("-rx", command), check=True, capture_output=True, timeout=20)
-    return sim_number("scripted", tag=script_id)
 
 
 async def half_open_clients(port: int) -> None:

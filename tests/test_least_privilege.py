@@ -50,6 +50,7 @@ def test_a_new_sqlite_database_is_private_to_the_dialer(tmp_path: Path, monkeypa
             assert mode(tmp_path / "d.db-wal") == 0o600 and mode(tmp_path / "d.db-shm") == 0o600
         engine.dispose()
         monkeypatch.delenv("DIALER_DB_URL", raising=False)
+        monkeypatch.delenv("DIALER_DATA_DIR", raising=False)  # the test session sets one (tests/conftest.py)
         monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
         assert database_url().endswith("/data/asterisk-ivr-dialer/dialer.db")
         assert mode(tmp_path / "data" / "asterisk-ivr-dialer") == 0o700

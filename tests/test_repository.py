@@ -100,10 +100,10 @@ def test_dnc_numbers_are_skipped_at_dial_time(repo: Repository) -> None:
 
 def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
     cid = add_campaign(repo, [["+34611100001"], ["+34611100002"]])
-    (a,), b = repo.claim(cid, 1, T0, token="claim-a"), repo.claim_next(cid, T0)
+    (a,), (b,) = repo.claim(cid, 1, T0, token="claim-a"), repo.claim(cid, 1, T0, token="claim-b")
     assert a and b
     assert repo.live_attempts() == []  # claimed, not confirmed: nothing was sent yet
-    assert repo.confirm_claim("claim-a") == 1
+    assert repo.confirm_claim("claim-a") == 1 and repo.confirm_claim("claim-b") == 1
     repo.mark_answered(b.attempt_id)
     assert {x.id for x in repo.live_attempts()} == {a.attempt_id, b.attempt_id}
     repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")

@@ -36,6 +36,7 @@ class EngineBase:
     _ready: asyncio.Event  # AMI up and resynced: originating allowed
     _stopping: asyncio.Event
     _calls: set[asyncio.Task[None]]
+    _chores: set[asyncio.Task[None]]  # short background writes (answer times)
     _runners: dict[int, asyncio.Task[None]]
     _campaign_slots: dict[int, Slots]
     _trunk_slots: dict[str, Slots]

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from dialer.ami import AmiActionError, AmiDisconnected, AmiTimeout
+from dialer.ami import AmiActionError, AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import AttemptState, DialResult, Outcome
 from dialer.engine.base import EngineBase
 from dialer.engine.pacing import Slots
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 
 IVR_GRACE_S = 5.0
+RESPONSE_GRACE_S = 2.0  # an OriginateResponse follows the Hangup of a call that failed
+HANGUP_TIMEOUT_S, HANGUP_CAUSE = 5.0, 16  # normal clearing
 
 
 class Calls(EngineBase):
@@ -32,11 +34,28 @@ class Calls(EngineBase):
             await work
         except Exception:  # noqa: BLE001 - a bug or SQL trouble must not leak the slot
             log.exception("attempt %s: unexpected error", call.attempt_id)
+            if not call.ended.is_set():  # a released slot leaves no live channel behind
+                await self._hang_up(call, "the dialer hit an unexpected error")
             await self._end(call, outcome=Outcome.UNKNOWN, reason="the dialer hit an unexpected error")
         finally:
             self.tracker.forget(call.attempt_id)
             for slot in slots:
                 slot.release()
+
+    def _on_answer(self, call: LiveCall) -> None:
+        """The tracker saw the answer: live event now, answer time to SQL in the background (the
+        ending carries it too, so a failed write loses nothing)."""
+        self.live.answered(call)  # events
+
+        async def write() -> None:
+            try:
+                await self._sql(self.repo.mark_answered, call.attempt_id, call.answered_at)
+            except Exception as exc:  # noqa: BLE001 - best effort, see above
+                log.warning("attempt %s: could not record the answer yet: %s", call.attempt_id, exc)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _call(self, campaign: Campaign, plan: Plan, call: LiveCall) -> None:
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
@@ -72,12 +91,7 @@ class Calls(EngineBase):
             await self._end(call, dial_result=DialResult.FAILED, reason=f"Originate refused: {exc.message}")
             return
         if resp.get("Response") == "Success":
-            call.transition(AttemptState.ANSWERED, "answered")
-            self.live.answered(call)  # events
-            try:
-                await self._sql(self.repo.mark_answered, plan.attempt_id)
-            except Exception as exc:  # noqa: BLE001 - the answer time is lost, the call is not
-                log.error("attempt %s: could not record the answer: %s", plan.attempt_id, exc)
+            self.tracker.answered(call, "answered")  # unless Newstate Up said so first
             await self._follow(call)
             return
         reason = int(resp.get("Reason") or 0)
@@ -86,15 +100,20 @@ class Calls(EngineBase):
                 await asyncio.wait_for(call.ended.wait(), 2.0)
             except asyncio.TimeoutError:
                 pass
+        await self._not_connected(call, reason)
+
+    async def _not_connected(self, call: LiveCall, reason: int) -> None:
+        """End a call that was never answered: its dial result from the Reason and the cause."""
         result = dial_result(reason, call.hangup_cause)
         call.transition(AttemptState.ENDED, result.value)
-        await self._end(call, dial_result=result, reason=f"originate reason {reason}")
+        await self._end(call, dial_result=result, reason=_cut(f"originate reason {reason}", call))
 
     async def _follow(self, call: LiveCall) -> None:
         """Wait for the end of a call Asterisk has (or had: resync sets `lost`)."""
         try:
             await asyncio.wait_for(call.ended.wait(), self.settings.max_call_s)
         except asyncio.TimeoutError:
+            await self._hang_up(call, f"no end after {self.settings.max_call_s:g} s")
             await self._end(call, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
             return
         if call.ivr_done is not None:  # the IVR hands over its outcome and events as it closes
@@ -102,21 +121,54 @@ class Calls(EngineBase):
                 await asyncio.wait_for(call.ivr_done.wait(), IVR_GRACE_S)
             except asyncio.TimeoutError:
                 log.warning("attempt %s: the IVR session outlived its call by %g s", call.attempt_id, IVR_GRACE_S)
-        if call.details.pop("lost", False):
+        lost = call.details.pop("lost", False)
+        if call.outcome is not None:  # the IVR's word: proof of the answer, over any AMI-derived state
+            self.tracker.answered(call, "the IVR reported an outcome", call.events[0].at if call.events else None)
+        elif lost:
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
             return
-        if call.state != AttemptState.ANSWERED:
+        elif call.state != AttemptState.ANSWERED:
+            if not call.responded.is_set():  # Asterisk sends it after the channel's Hangup
+                try:
+                    await asyncio.wait_for(call.responded.wait(), RESPONSE_GRACE_S)
+                except asyncio.TimeoutError:
+                    pass
+            if call.originate_reason is not None:  # an OriginateResponse failure, seen as an event
+                await self._not_connected(call, call.originate_reason)
+                return
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
             return
         outcome, reason = connected_outcome(call)
         call.transition(AttemptState.ENDED, outcome.value)
-        await self._end(call, outcome=outcome, reason=reason)
+        await self._end(call, outcome=outcome, reason=_cut(reason, call))
+
+    async def _hang_up(self, call: LiveCall, why: str) -> bool:
+        """Hang the call's channel up through AMI (write class `call`); True if it is gone."""
+        call.cut = why
+        try:
+            await self.ami.action({"Action": "Hangup", "Channel": call.attempt_id, "Cause": str(HANGUP_CAUSE)},
+                                  timeout=HANGUP_TIMEOUT_S)  # fmt: skip
+        except AmiActionError as exc:  # "No such channel": it ended meanwhile
+            log.info("attempt %s: no channel to hang up (%s)", call.attempt_id, exc.message)
+            return True
+        except AmiError as exc:
+            log.warning("attempt %s: could not hang up (%s): %s", call.attempt_id, why, exc)
+            return False
+        log.info("attempt %s: hung up by the dialer (%s)", call.attempt_id, why)
+        return True
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
-        ending = Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details,
-                        events=call.events, **result)
+        fields: dict[str, Any] = {"cause": call.hangup_cause, "step": call.step, "details": call.details,
+                                  "events": call.events, "ended_at": self.repo.clock(), **result}
+        events = fields["events"]  # an IVR that spoke had the call answered, if nothing said when
+        fields.setdefault("answered_at", call.answered_at or (events[0].at if events else None))
+        ending = Ending(call.attempt_id, **fields)
         try:
             await self.recorder.record(ending)
-        except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
+        except Exception as exc:  # noqa: BLE001 - logged; the sweep or the next start ends the attempt
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)
         self.live.ended(ending, call.campaign_id)  # events
+
+
+def _cut(reason: str, call: LiveCall) -> str:
+    return f"{reason}; the dialer hung up: {call.cut}" if call.cut else reason

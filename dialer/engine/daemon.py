@@ -6,6 +6,10 @@
   against CoreShowChannels; calls Asterisk still has are followed to their end, the rest end
   as `unknown` and the retry rules decide.
 - Nothing is originated while AMI is down or a resync is running.
+- An outcome the IVR reports wins over any AMI-derived state (engine.call).
+- An ending SQL refuses is journaled and retried, never dropped (engine.recorder); attempts of
+  this run that no call tracks any more are swept (ended `unknown`).
+- At the drain deadline the calls left are hung up through AMI; each records what its IVR knew.
 
 Engine is composed of what it owns: the AMI link and resync (engine.link), the campaigns'
 dialing and pacing (engine.dialing), one call's life (engine.call); this module holds the
@@ -17,15 +21,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from datetime import timedelta
+
 from dialer.ami import AmiClient
-from dialer.config import AmiSettings, EngineSettings
+from dialer.config import AmiSettings, EngineSettings, journal_path
 from dialer.domain import CampaignState, Outcome
+from dialer.engine.call import IVR_GRACE_S
 from dialer.engine.ivr_host import IvrHost
+from dialer.engine.journal import Journal
 from dialer.engine.link import BOOT_TIMEOUT_S, Link
 from dialer.engine.node import NodeKeeper
 from dialer.engine.pacing import Slots
 from dialer.engine.recorder import Recorder
-from dialer.engine.tracker import CallTracker
+from dialer.engine.tracker import CallTracker, interrupted
 from dialer.events import EventSink, LiveEvents
 from dialer.storage.endings import Ending
 from dialer.storage.repository import Repository, now_utc
@@ -33,8 +41,9 @@ from dialer.storage.worker import SqlWorker
 
 log = logging.getLogger(__name__)
 
-TRACKED_EVENTS = ["Hangup", "Newstate", "UserEvent"]
+TRACKED_EVENTS = ["Hangup", "Newstate", "OriginateResponse", "UserEvent"]
 SQL_THREADS = 4  # the engine's own SQL threads (claims, campaign states, resync)
+SWEEP_MIN_AGE_S = 10.0  # an attempt claimed this long ago is tracked by its call task, if it has one
 # SQL runs in worker threads; a short GIL switch interval keeps the event loop's lag low
 # while they work (the daemon sets it: sys.setswitchinterval).
 SWITCH_INTERVAL_S = 0.001
@@ -52,16 +61,22 @@ class Engine(Link):
         self._orphans = {}
         self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
         self.tracker.on_amd = self.live.amd  # events
+        self.tracker.on_answer = self._on_answer
+        bind = repo.sessions.kw.get("bind")  # the database the journal belongs to (password hidden)
+        journal = Journal(self.settings.journal or journal_path(str(getattr(bind, "url", "")), repo.node))
         self.recorder = Recorder(repo, self.settings.sql_timeout_s,
-                                 sql=SqlWorker("dialer-endings", 1, self.settings.sql_timeout_s))  # fmt: skip
+                                 sql=SqlWorker("dialer-endings", 1, self.settings.sql_timeout_s), journal=journal,
+                                 retry_s=self.settings.sql_retry_s, replay_every_s=self.settings.replay_every_s)  # fmt: skip
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
         self._calls: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Task[None]] = set()
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._campaign_slots: dict[int, Slots] = {}
         self._trunk_slots: dict[str, Slots] = {}
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._started = now_utc()
         self.node = NodeKeeper(repo, ami_settings, self.settings, self.sql, lambda: len(self.tracker.calls))
         self._heartbeat: asyncio.Task[None] | None = None
@@ -82,14 +97,28 @@ class Engine(Link):
             log.warning("%d attempts claimed by an earlier run and never sent: undone", undone)
         await self._resync()
         self._watchdog = asyncio.create_task(self._watch_link(), name="ami-watchdog")
-        await self.node.beat(started=True)  # other hosts see this one (and it sees them)
+        self._sweeper = asyncio.create_task(self._sweep_every(), name="sweeper")
+        try:
+            await self.node.beat(started=True)  # other hosts see this one (and it sees them)
+        except Exception as exc:  # noqa: BLE001 - SQL away at start: the heartbeat loop tries again
+            log.warning("node heartbeat failed at start (%s); retrying", exc)
         self._heartbeat = asyncio.create_task(self.node.run(), name="node-heartbeat")
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        failing = False
         try:
             while not stop.is_set():
-                await self._sync_campaigns()
+                try:
+                    await self._sync_campaigns()
+                except Exception as exc:  # noqa: BLE001 - SQL unavailable: calls go on, try again
+                    log.log(logging.DEBUG if failing else logging.WARNING, "reading the campaigns failed (%s); "
+                            "trying again every %g s", exc, self.settings.poll_s)  # fmt: skip
+                    failing = True
+                else:
+                    if failing:
+                        log.info("campaigns readable again")
+                    failing = False
                 if self._orphans:
                     await self._undo_orphans()
                 try:
@@ -105,8 +134,13 @@ class Engine(Link):
 
         async def watch() -> None:
             while True:
-                states = [await self._sql(self.repo.campaign, cid) for cid in campaign_ids]
-                if all(c is None or c.state != CampaignState.ACTIVE for c in states) and not self._calls:
+                try:
+                    states = [await self._sql(self.repo.campaign, cid) for cid in campaign_ids]
+                except Exception as exc:  # noqa: BLE001 - SQL unavailable for a while
+                    log.debug("campaign states unreadable: %s", exc)
+                    states = []
+                settled = bool(states) and all(c is None or c.state != CampaignState.ACTIVE for c in states)
+                if settled and not self._calls:
                     stop.set()
                     return
                 await asyncio.sleep(0.2)
@@ -118,7 +152,8 @@ class Engine(Link):
             watcher.cancel()
 
     async def drain(self) -> None:
-        """Stop originating, let live calls end (up to the deadline), record the rest."""
+        """Stop originating, let live calls end (up to the deadline), then hang up what is left
+        through AMI: each of those records what its IVR knew. Endings are written or journaled."""
         self._stopping.set()
         for task in self._runners.values():
             task.cancel()
@@ -128,20 +163,14 @@ class Engine(Link):
         if self._calls:
             log.info("draining: %d live calls, up to %g s", len(self._calls), self.settings.drain_timeout_s)
             await asyncio.wait(self._calls, timeout=self.settings.drain_timeout_s)
-        reason = f"still live when the daemon stopped (drain deadline {self.settings.drain_timeout_s:g} s)"
-        left = [Ending(c.attempt_id, reason, outcome=Outcome.UNKNOWN) for c in self.tracker.calls.values()]
-        results = await asyncio.gather(*(self.recorder.record(e) for e in left), return_exceptions=True)
-        for ending, result in zip(left, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error("attempt %s: could not record its end at shutdown: %s", ending.attempt_id, result)
-            self.live.ended(ending)  # events
+        await self._cut_the_rest()
         await self.live.stop()  # events: the last progress of each campaign
         await self.recorder.stop()
         if self.ivr is not None:
             await self.ivr.close(1.0)
-        for task in self._calls:
+        for task in self._calls | self._chores:
             task.cancel()
-        for helper in (self._reconnecting, self._watchdog, self._heartbeat):
+        for helper in (self._reconnecting, self._watchdog, self._sweeper, self._heartbeat):
             if helper is not None:
                 helper.cancel()
         if self._heartbeat is not None:
@@ -152,3 +181,43 @@ class Engine(Link):
         self.sql.close()
         self.recorder.sql.close()
 
+    async def _cut_the_rest(self) -> None:
+        """The drain deadline: a released slot must not leave a live channel behind."""
+        left = list(self.tracker.calls.values())
+        if not left:
+            return
+        why = f"still live at the drain deadline ({self.settings.drain_timeout_s:g} s)"
+        log.info("drain deadline: hanging up %d calls", len(left))
+        hung_up = await asyncio.gather(*(self._hang_up(call, why) for call in left))
+        if any(hung_up) and self._calls:  # each call's task records it as it ends, with its IVR's report
+            await asyncio.wait(self._calls, timeout=IVR_GRACE_S + 1)
+        stuck = list(self.tracker.calls.values())  # AMI down: not hung up, or its end unseen
+        for call in stuck:
+            outcome, step, details, events = interrupted(call)
+            reason = f"{why}; hanging it up failed or its end was not seen: recorded as the IVR knew it"
+            self.tracker.forget(call.attempt_id)
+            await self._end(call, outcome=outcome, step=step, details=details, events=events, reason=reason)
+
+    # -- sweep ----------------------------------------------------------------------------
+    async def _sweep_every(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.settings.sweep_every_s)
+            if not self._ready.is_set() or self._stopping.is_set():
+                continue
+            try:
+                await self._sweep()
+            except Exception as exc:  # noqa: BLE001 - SQL unavailable: next time
+                log.warning("sweeping untracked attempts failed: %s", exc)
+
+    async def _sweep(self) -> int:
+        """End this run's attempts SQL still has as live that no call tracks and the recorder does
+        not hold (an ending lost on the way); the retry rules decide what comes next."""
+        young = now_utc() - timedelta(seconds=SWEEP_MIN_AGE_S)
+        rows = await self._sql(self.repo.live_attempts)
+        lost = [a.id for a in rows if self._started <= a.created_at < young and a.id not in self.tracker.calls
+                and not self.recorder.holds(a.id)]  # fmt: skip
+        reason = "no call of this run tracked it any more (its ending was lost)"
+        for attempt_id in lost:
+            log.warning("attempt %s: %s: ending it as unknown", attempt_id, reason)
+        await asyncio.gather(*(self.recorder.record(Ending(a, reason, outcome=Outcome.UNKNOWN)) for a in lost))
+        return len(lost)

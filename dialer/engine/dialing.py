@@ -42,7 +42,11 @@ class Dialing(Calls):
                 self._runners[cid] = asyncio.create_task(self._campaign_loop(campaign), name=f"campaign-{cid}")
 
     async def _campaign_loop(self, campaign: Campaign) -> None:
-        if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+        try:
+            if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+                return
+        except Exception as exc:  # noqa: BLE001 - SQL unavailable: the next poll starts the loop again
+            log.warning("campaign %s: checking its prompts failed (%s); trying again", campaign.name, exc)
             return
         screen: Screen | None = self.ivr.contact_screen(campaign) if self.ivr is not None else None
         checked_on = self.ivr.today() if self.ivr is not None else None
@@ -85,7 +89,7 @@ class Dialing(Calls):
                 continue
             self._give_back(slots, trunk, wanted - len(plans))
             if not plans:
-                if self._ready.is_set() and await self._sql(self.repo.finish_campaign_if_settled, campaign.id):
+                if self._ready.is_set() and await self._settled(campaign):
                     return
                 # nothing due, or the limits all hosts share are full: look again about when the
                 # next call may leave (the shared calls/s bucket refills at the campaign's rate)
@@ -95,6 +99,14 @@ class Dialing(Calls):
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id,
                                                    agi_token=token, agi_token_hash=token_hash(token)))  # fmt: skip
                 self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
+
+    async def _settled(self, campaign: Campaign) -> bool:
+        """True once the campaign is finished (a contact whose ending is journaled is not settled)."""
+        try:
+            return await self._sql(self.repo.finish_campaign_if_settled, campaign.id)
+        except Exception as exc:  # noqa: BLE001 - SQL unavailable: ask again later
+            log.debug("campaign %s: checking whether it is finished failed: %s", campaign.name, exc)
+            return False
 
     async def _claim(self, campaign_id: int, wanted: int, screen: Screen | None = None) -> list[tuple[Plan, str]]:
         """Claim in SQL, then confirm the claim (its Originates may leave) with each attempt's AGI

@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from dialer.ami import AmiDisconnected, AmiError, AmiTimeout
-from dialer.domain import AttemptState, Outcome
+from dialer.domain import Outcome
 from dialer.engine.dialing import Dialing
 from dialer.engine.pacing import Slots
 from dialer.engine.tracker import LiveCall
@@ -71,35 +71,36 @@ class Link(Dialing):
                 pass  # already down: the reconnect task has it
 
     async def _resync(self) -> None:
-        """Match attempts live in SQL with Asterisk's channels (by ChannelId)."""
-        rows = await self._sql(self.repo.live_attempts)
+        """Match attempts live in SQL with Asterisk's channels (by ChannelId). Attempts whose
+        ending the recorder holds (queued, or journaled until SQL takes it) are already over."""
+        rows = [a for a in await self._sql(self.repo.live_attempts) if not self.recorder.holds(a.id)]
         adopted: dict[str, LiveCall] = {}
         for a in rows:  # tracked before the snapshot, so no Hangup in between is missed
             if a.id not in self.tracker.calls and a.created_at < self._started:
                 adopted[a.id] = self.tracker.track(LiveCall(a.id, a.campaign_id, a.contact_id))
         channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout=30)
         up = {str(c.get("Uniqueid")): str(c.get("ChannelStateDesc")) for c in channels}
-        unseen = 0
+        gone: list[Ending] = []
         for a in rows:
             call = self.tracker.calls.get(a.id)
             if call is None:
                 continue  # ended meanwhile, or claimed by this run and not yet handed to its task
             if a.id in up and not call.ended.is_set():
-                if up[a.id] == "Up" and call.state != AttemptState.ANSWERED:
-                    call.transition(AttemptState.ANSWERED, "up in Asterisk at resync")
+                if up[a.id] == "Up":  # from here on, Newstate and OriginateResponse are followed too
+                    self.tracker.answered(call, "up in Asterisk at resync")
                 if a.id in adopted:
                     await self._adopt(call, a.trunk_template, a.max_concurrent)
                 continue
-            unseen += 1
             if a.id in adopted:  # from an earlier run of the daemon
                 self.tracker.forget(a.id)
                 reason = "not in Asterisk at resync (the daemon restarted)"
-                await self.recorder.record(Ending(a.id, reason, outcome=Outcome.UNKNOWN, cause=call.hangup_cause))
-            else:  # ours, ended while AMI was down
+                gone.append(Ending(a.id, reason, outcome=Outcome.UNKNOWN, cause=call.hangup_cause))
+            else:  # ours, ended while AMI was down: its IVR's report, if any, still wins (Calls._follow)
                 call.details["lost"] = True
                 call.ended.set()
-        log.info("resync: %d channels in Asterisk; %d live attempts gone from it (unknown), %d followed",
-                 len(up), unseen, len(self.tracker.calls))  # fmt: skip
+        await asyncio.gather(*(self.recorder.record(e) for e in gone))
+        log.info("resync: %d channels in Asterisk; %d live attempts gone from it, %d followed",
+                 len(up), sum(1 for a in rows if a.id not in up), len(self.tracker.calls))  # fmt: skip
         self._ready.set()
 
     async def _adopt(self, call: LiveCall, trunk_template: str, max_concurrent: int) -> None:

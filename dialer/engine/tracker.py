@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dialer.domain import AttemptState, DialResult, Outcome
@@ -65,6 +66,9 @@ class LiveCall:
     campaign_id: int
     contact_id: int
     state: AttemptState = AttemptState.ORIGINATING
+    answered_at: datetime | None = None
+    originate_reason: int | None = None  # an OriginateResponse failure seen as an event
+    responded: asyncio.Event = field(default_factory=asyncio.Event)  # an OriginateResponse was seen
     amd_status: str | None = None
     amd_cause: str | None = None
     hangup_cause: int | None = None
@@ -73,11 +77,13 @@ class LiveCall:
     details: dict[str, Any] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     ivr_done: asyncio.Event | None = None  # set while an in-process IVR session runs the call
+    ivr_report: Any = None  # that session's report so far (dialer.ivr.call.CallReport)
     events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows, recorded with the ending
     # the AGI gate (dialer.ivr.trust): the token until the Originate carries it, its hash, one session
     agi_token: str | None = field(default=None, repr=False)
     agi_token_hash: str | None = field(default=None, repr=False)
     agi_admitted: bool = False
+    cut: str | None = None  # why the dialer hung the call up itself, if it did
 
     def transition(self, new: AttemptState, why: str) -> None:
         log.info("attempt %s: %s -> %s (%s)", self.attempt_id, self.state.value, new.value, why)
@@ -98,12 +104,24 @@ def connected_outcome(call: LiveCall) -> tuple[Outcome, str]:
     return Outcome.HUNG_UP_EARLY, f"call ended (cause {call.hangup_cause}) before the flow completed"
 
 
+def interrupted(call: LiveCall) -> tuple[Outcome, str | None, dict[str, Any], tuple[Any, ...]]:
+    """What the IVR knew of a call cut short (outcome, step, details, events): its outcome if it
+    had decided one, else hung up early at its step; unknown if no IVR session had the call."""
+    report = call.ivr_report
+    if call.outcome is not None or report is None:
+        return call.outcome or Outcome.UNKNOWN, call.step, call.details, call.events
+    outcome = report.outcome or Outcome.HUNG_UP_EARLY
+    step = report.step if outcome == Outcome.HUNG_UP_EARLY else None
+    return outcome, step, {**call.details, **report.details}, tuple(report.events)
+
+
 class CallTracker:
     """Routes AMI events to live calls by attempt id (= ChannelId = Uniqueid)."""
 
     def __init__(self) -> None:
         self.calls: dict[str, LiveCall] = {}
         self.on_amd: Callable[[LiveCall], None] = lambda call: None  # live events (dialer.events)
+        self.on_answer: Callable[[LiveCall], None] = lambda call: None  # the engine records the answer
 
     def track(self, call: LiveCall) -> LiveCall:
         self.calls[call.attempt_id] = call
@@ -111,6 +129,14 @@ class CallTracker:
 
     def forget(self, attempt_id: str) -> None:
         self.calls.pop(attempt_id, None)
+
+    def answered(self, call: LiveCall, why: str, at: datetime | None = None) -> None:
+        """The call was answered (Newstate Up, OriginateResponse, resync, the IVR's word); once."""
+        if call.state != AttemptState.ORIGINATING:
+            return
+        call.transition(AttemptState.ANSWERED, why)
+        call.answered_at = at or datetime.now(UTC)
+        self.on_answer(call)
 
     def feed(self, event: Any) -> None:
         name = event.get("Event")
@@ -132,8 +158,19 @@ class CallTracker:
             return
         if name == "Hangup":
             self._ended(call, event.get("Cause"))
+        elif name == "Newstate" and event.get("ChannelStateDesc") == "Up":
+            self.answered(call, "Newstate Up")
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Ringing":
             log.debug("attempt %s: ringing", call.attempt_id)
+        elif name == "OriginateResponse":  # also one sent before a reconnect, for a call followed since
+            call.responded.set()
+            if event.get("Response") == "Success":
+                self.answered(call, "OriginateResponse Success")
+            elif call.originate_reason is None:
+                try:
+                    call.originate_reason = int(event.get("Reason") or 0)
+                except ValueError:
+                    call.originate_reason = 0
 
     @staticmethod
     def _ivr_report(call: LiveCall, event: Any) -> None:

@@ -50,7 +50,7 @@ Handler = Callable[[Any], Awaitable[None]]
 class LiveCalls(Protocol):
     """The daemon's call tracker as the IVR sees it: live calls by attempt id, each with its AGI
     token's hash (`agi_token_hash`, `agi_admitted`) and taking the IVR's report (outcome, step,
-    details, events) and an `ivr_done` event (dialer.engine.tracker)."""
+    details, events; `ivr_report` while it runs) and an `ivr_done` event (dialer.engine.tracker)."""
 
     @property
     def calls(self) -> Mapping[str, Any]: ...
@@ -123,6 +123,8 @@ class IvrService:
         if live is not None:
             live.ivr_done = asyncio.Event()
         report = CallReport()
+        if live is not None:  # what the IVR knows so far, should the daemon cut the call short
+            live.ivr_report = report
         known = True
         try:
             known = await self._run(channel, attempt_id, report)

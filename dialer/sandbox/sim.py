@@ -80,10 +80,13 @@ def describe(number: str) -> str:
     return name.replace("_", " ")
 
 
-def script(answers: Sequence[str], hang_up: bool = False) -> str:
+def script(answers: Sequence[str], hang_up: bool = False, ring_s: int = 0) -> str:
     """A scripted human's answers (behaviour "scripted", tag = script id), for AstDB simscript/<id>:
-    each answer as length + keys; `hang_up` hangs up once the IVR speaks after the last answer."""
-    out = ""
+    each answer as length + keys; `hang_up` hangs up once the IVR speaks after the last answer;
+    `ring_s` (1..9) rings that long before answering."""
+    if ring_s and not 1 <= ring_s <= 9:
+        raise ValueError("ring_s must be 1..9")
+    out = f"R{ring_s}" if ring_s else ""
     for keys in answers:
         if not keys or len(keys) > 9 or not all(k in "0123456789*#" for k in keys):
             raise ValueError(f"answer {keys!r}: 1 to 9 keys")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, DialResult, Disposition, Outcome
@@ -54,6 +54,8 @@ class Ending:
     step: str | None = None
     details: dict[str, Any] | None = None
     events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows (ivr_store.EventRow), stored with the ending
+    ended_at: datetime | None = None  # when the call ended (a replayed ending is written later); None: now
+    answered_at: datetime | None = None  # kept when SQL has no answer time yet
 
     @property
     def what(self) -> str:
@@ -75,19 +77,24 @@ class Endings:
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
 
-    def mark_answered(self, attempt_id: str) -> None:
+    def mark_answered(self, attempt_id: str, at: datetime | None = None) -> None:
+        """An originating attempt was answered (one guarded UPDATE: an ended attempt stays ended)."""
         with self.sessions.begin() as s:
-            attempt = s.get(Attempt, attempt_id)
-            if attempt is not None and attempt.state != AttemptState.ENDED:
-                attempt.state = AttemptState.ANSWERED
-                attempt.answered_at = self.clock()
+            s.execute(
+                update(Attempt)
+                .where(Attempt.id == attempt_id, Attempt.state == AttemptState.ORIGINATING)
+                .values(state=AttemptState.ANSWERED, answered_at=at or self.clock())
+                .execution_options(synchronize_session=False)
+            )
 
     def finish(self, attempt_id: str, **result: Any) -> None:
         """End one attempt; see finish_many."""
         self.finish_many([Ending(attempt_id, **result)])
 
     def finish_many(self, endings: list[Ending]) -> None:
-        """End attempts (each once) in one transaction and decide every contact's next step."""
+        """End attempts (each once) in one transaction and decide every contact's next step.
+
+        Idempotent: an attempt already ended (or gone) is skipped, so a journal may replay it."""
         now = self.clock()
         with self.sessions.begin() as s:
             ids = [e.attempt_id for e in endings]
@@ -106,7 +113,8 @@ class Endings:
                 if attempt is None or attempt.state == AttemptState.ENDED:
                     continue
                 attempt.state = AttemptState.ENDED
-                attempt.ended_at = now
+                attempt.ended_at = e.ended_at or now
+                attempt.answered_at = attempt.answered_at or e.answered_at
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
                 attempt.details = {**attempt.details, **(e.details or {})}
