@@ -161,3 +161,22 @@ def test_a_text_is_not_sent_outside_the_window(run: dict[str, object]) -> None:
     assert message.state == SmsState.QUEUED and message.tries == 0
     assert message.not_before is not None and message.not_before > datetime.now(UTC) + timedelta(hours=12)
     assert not [p for p in run["parts"] if p["to"] == N["closed"][1:]]  # type: ignore[attr-defined]
+
+
+def test_report_and_replies_show_the_sms(run: dict[str, object]) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    url = str(run["url"])
+    report = CliRunner().invoke(app, ["report", "sms-pl", "--format", "csv", "--url", url])
+    assert report.exit_code == 0, report.output
+    rows = dict(line.rsplit(",", 1) for line in report.output.splitlines() if line.startswith("sms,"))
+    # 4 texts: polish, fail_once (delivered after a retry), fail (failed), baja (delivered)
+    assert (rows["sms,delivered"], rows["sms,failed"], rows["sms,replies"], rows["sms,opt_outs"]) == ("3", "1", "1", "1")
+    assert float(rows["sms,cost"]) == pytest.approx(0.04 * 2 * 4)
+    table = CliRunner().invoke(app, ["report", "sms-pl", "--url", url])
+    assert "SMS" in table.output and "delivered" in table.output
+    replies = CliRunner().invoke(app, ["sms", "replies", "sms-pl", "--url", url])
+    assert replies.exit_code == 0 and "Bája." in replies.output and "yes" in replies.output
+    assert N["baja"] not in replies.output  # numbers are masked

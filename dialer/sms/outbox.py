@@ -38,3 +38,20 @@ def queue_text(s: Session, campaign: Campaign, contact: Contact, number: str, te
               cost=None if rate is None else round(float(rate) * parts.segments, 6), state=SmsState.QUEUED,
               not_before=not_before, created_at=datetime.now(UTC))  # fmt: skip
     return row if SmsStore.add(s, row) else None
+
+
+def sms_parts(campaign: Campaign) -> list[str]:
+    """One line per SMS template of the campaign: its encoding and parts with sample values, and
+    the cost of one text when the campaign prices a part."""
+    book = messages_for(campaign)
+    rate = sms_settings(campaign).get("cost_per_segment")
+    lines = []
+    for key in sorted(book.texts):
+        try:
+            found = book.sample(key)
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render is shown, not fatal
+            lines.append(f"sms template {key}: {exc}")
+            continue
+        cost = f", {float(rate) * found.segments:g} {book.currency} a text" if rate is not None else ""
+        lines.append(f"sms template {key}: {found.encoding}, {found.segments} part(s){cost}")
+    return lines
