@@ -92,12 +92,14 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["key_paths"] = [{"path": p, "count": n} for p, n in self.key_paths]
+        if out["sms"] is None:  # no SMS in this campaign: no section
+            del out["sms"]
         return out
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """(section, name, value) rows: the long format a spreadsheet pivots."""
         rows: list[tuple[str, str, Any]] = []
-        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list)}
+        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list) and k != "sms"}
         rows += [("summary", k, v) for k, v in scalars.items() if not k.startswith("cost")]
         rows += [("dial_result", k, v) for k, v in self.dial_results.items()]
         rows += [("outcome", k, v) for k, v in self.outcomes.items()]
