@@ -6,6 +6,7 @@ and wires the daemon (`dialer run`) from its parts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -14,12 +15,15 @@ from typing import Annotated
 import typer
 
 from dialer.ami import AmiError
-from dialer.cli import campaigns, database, hosts, prompts, reports, sandbox
+from dialer.cli import campaigns, database, hosts, prompts, reports, sandbox, sms
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
 from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.events import MqttPublisher
+from dialer.sms import make_gateway
+from dialer.sms.service import SmsService
+from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.storage import db
 from dialer.storage.repository import Repository
 
@@ -48,6 +52,7 @@ app.command("nodes")(hosts.nodes)
 app.add_typer(hosts.trunks_app, name="trunks")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(sandbox.agi_app, name="agi")
+app.add_typer(sms.sms_app, name="sms")
 
 
 @app.command("run")
@@ -85,6 +90,10 @@ def run(
     except ConfigError as exc:
         _fail(f"cannot start: {exc}")
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
+    try:  # SMS: on when DIALER_SMS_GATEWAY names a gateway (README, "SMS")
+        sms_gateway, sms_listen = GatewaySettings.from_env(), ListenSettings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
     # the daemon's statements end before the engine stops waiting for them
     sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
     repo = Repository(db.session_factory(sql), node=node_name())
@@ -98,10 +107,14 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        if publisher is None:
-            await engine.run(stop)
-            return
-        async with publisher:  # live events; closing sends what the broker takes within 5 s
+        async with contextlib.AsyncExitStack() as parts:
+            if publisher is not None:  # live events; closing sends what the broker takes within 5 s
+                await parts.enter_async_context(publisher)
+            if sms_gateway is not None:  # texts, delivery reports and replies beside the calls
+                gateway = make_gateway(sms_gateway, sms_listen.url)
+                service = SmsService(repo.sessions, gateway, node=node_name(), events=publisher,
+                                     listen=sms_listen if sms_gateway.kind == "kannel" else None)
+                await parts.enter_async_context(service)
             await engine.run(stop)
 
     try:

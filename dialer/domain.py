@@ -52,6 +52,7 @@ class Disposition(StrEnum):
     REACHED = "reached"
     EXHAUSTED = "exhausted"
     SUPPRESSED = "suppressed"
+    PAID = "paid"  # a payment import settled it: nothing more is sent or dialled
 
 
 class PhoneType(StrEnum):
@@ -59,3 +60,21 @@ class PhoneType(StrEnum):
     FIXED = "fixed"
     VOIP = "voip"
     OTHER = "other"
+
+
+class SmsState(StrEnum):
+    """Where one SMS message is (README, "SMS")."""
+
+    QUEUED = "queued"  # waiting for its time, its window, or a retry
+    SENDING = "sending"  # handed to a gateway, no answer yet
+    SENT = "sent"  # the gateway or SMSC took it
+    DELIVERED = "delivered"  # the handset has it (delivery report)
+    FAILED = "failed"  # refused or undeliverable, retries used up
+    EXPIRED = "expired"  # the SMSC gave up (validity period)
+    CANCELLED = "cancelled"  # never sent: DNC or opted out, paid, or the campaign stopped
+
+
+class PromiseState(StrEnum):
+    OPEN = "open"  # promised; the contact waits until the date plus the grace period
+    KEPT = "kept"  # a payment arrived (dialer payments import)
+    BROKEN = "broken"  # the date and the grace passed unpaid: the contact is back in the campaign

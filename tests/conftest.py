@@ -69,7 +69,8 @@ async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
         yield client
 
 
-# -- no real-Asterisk test may be skipped --------------------------------------------------
+# -- no real-Asterisk or real-SMS test may be skipped ---------------------------------------
+NEVER_SKIPPED = ("asterisk", "sms")
 _skipped_asterisk_tests: list[str] = []
 
 
@@ -77,11 +78,11 @@ _skipped_asterisk_tests: list[str] = []
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and item.get_closest_marker("asterisk") is not None:
+    if report.skipped and any(item.get_closest_marker(m) is not None for m in NEVER_SKIPPED):
         _skipped_asterisk_tests.append(item.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_asterisk_tests:
-        print(f"\nreal-Asterisk tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
+        print(f"\nreal-Asterisk and real-SMS tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

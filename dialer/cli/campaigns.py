@@ -18,6 +18,7 @@ from dialer.campaigns.dnc_import import import_dnc
 from dialer.campaigns.exports import export_attempts
 from dialer.campaigns.files import CampaignFileError, load_campaign_file
 from dialer.cli import views
+from dialer.sms.outbox import sms_parts
 from dialer.cli.common import AtOpt, CampaignArg, DbUrlOpt, _at, _campaign_named, _fail, _session, console
 from dialer.config import database_url
 from dialer.reports.explain import NO_SCHEDULE, preview
@@ -45,6 +46,9 @@ def campaign_create(
     with _session(url, write=True) as session:
         created = states.create(session, spec)
         console.print(f"campaign {created.name!r} created (draft): import contacts, then dialer campaign start {created.name}")
+        if "sms" in spec.settings:  # what each SMS text costs in parts (sample values)
+            for line in sms_parts(created):
+                console.print(line, highlight=False)
 
 
 @campaign_app.command("list")

@@ -82,6 +82,17 @@ def report(r: Report) -> Group:
     for path, n in r.key_paths:
         keys.add_row(path, str(n))
     parts: list[Any] = [summary, results, funnel, keys]
+    if r.sms is not None:
+        sms = Table(title="SMS", show_header=False)
+        sms.add_column("metric", style="bold")
+        sms.add_column("value", justify="right")
+        for key in ("texts", "queued", "sent", "delivered", "failed", "expired", "cancelled", "parts_sent", "replies",
+                    "opt_outs", "cost"):  # fmt: skip
+            value = r.sms[key]
+            if key == "cost" and value is not None and r.cost_currency:
+                value = f"{value:g} {r.cost_currency}"
+            sms.add_row(key.replace("_", " "), _fmt(value))
+        parts.append(sms)
     if r.cost_total is not None:
         costs = Table(title=f"Cost estimate ({r.cost_currency}, billed per {r.cost_billing_increment_s} s)")
         for col in ("number type", "calls", "billed minutes", "rate/min", "cost"):

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 ATTEMPT_EVENTS = frozenset({"started", "answered", "amd", "ivr_step", "transferred", "ended"})
 PROGRESS = "progress"
+SMS_EVENTS = frozenset({"sms_queued", "sms_sent", "sms_delivered", "sms_failed", "sms_expired", "sms_cancelled"})
+SMS_REPLY = "sms_reply"
 DTMF_KEYS = set("0123456789*#ABCD")
 
 
@@ -27,6 +29,10 @@ def topic_for(prefix: str, node: str, kind: str, payload: dict[str, Any]) -> str
     base = f"{prefix}/{_level(node)}/campaign/{int(payload['campaign_id'])}"
     if kind == PROGRESS:
         return f"{base}/progress"
+    if kind in SMS_EVENTS:  # <base>/sms/<sms_id>/<state>
+        return f"{base}/sms/{int(payload['sms_id'])}/{kind[4:]}"
+    if kind == SMS_REPLY:
+        return f"{base}/sms_reply"
     if kind not in ATTEMPT_EVENTS:
         raise ValueError(f"unknown event kind {kind!r}")
     return f"{base}/attempt/{_level(str(payload['attempt_id']))}/{kind}"

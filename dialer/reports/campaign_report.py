@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, String, func, select
 from sqlalchemy.orm import Session
 
 from dialer.reports.costs import NumberClassifier
+from dialer.reports.sms_report import sms_summary
 from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 
@@ -90,22 +91,26 @@ class Report:
     cost_billing_increment_s: int | None = None
     costs: list[CostLine] = field(default_factory=list)
     cost_total: float | None = None
+    sms: dict[str, Any] | None = None  # dialer.reports.sms_report: texts, parts, replies, cost
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["key_paths"] = [{"path": p, "count": n} for p, n in self.key_paths]
+        if out["sms"] is None:  # no SMS in this campaign: no section
+            del out["sms"]
         return out
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """(section, name, value) rows: the long format a spreadsheet pivots."""
         rows: list[tuple[str, str, Any]] = []
-        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list)}
+        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list) and k != "sms"}
         rows += [("summary", k, v) for k, v in scalars.items() if not k.startswith("cost")]
         rows += [("dial_result", k, v) for k, v in self.dial_results.items()]
         rows += [("outcome", k, v) for k, v in self.outcomes.items()]
         for s in self.funnel:
             rows += [("funnel_entered", s.step, s.entered), ("funnel_hung_up_early", s.step, s.hung_up_early)]
         rows += [("key_path", p, n) for p, n in self.key_paths]
+        rows += [("sms", k, v) for k, v in (self.sms or {}).items()]
         for c in self.costs:
             rows += [(f"cost_{c.number_type}", k, getattr(c, k)) for k in ("calls", "billed_minutes", "rate_per_minute", "cost")]
         if self.cost_total is not None:
@@ -178,6 +183,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
         funnel=_funnel(session, cid), key_paths=_key_paths(session, cid),
         avg_call_s=None if avg_call is None else round(float(avg_call), 1),
     )  # fmt: skip
+    report.sms = sms_summary(session, cid)
     costs = campaign.settings.get("costs")
     if costs:
         durations = session.execute(select(Attempt.number, call_s).where(*has_times)).all()
