@@ -1,16 +1,14 @@
 """Render everything a campaign will play before it dials; check that nothing is missing.
 
 `plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
-sentences); `render()` renders them side by side (espeak-ng runs as a subprocess per text, so
-threads keep every core busy); `check()` is what the daemon runs before it dials a campaign.
+sentences); `render()` renders them in a pool of long-lived worker processes, one espeak-ng
+synthesiser each (prompts.render_pool); `check()` is what the daemon runs before it dials.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,11 +20,13 @@ from dialer.domain import Disposition
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
 from dialer.storage.models import Campaign, Contact
+from prompts.render_pool import RenderPool, Voice, render_texts
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
 HORIZON_DAYS = 7  # date read-backs are rendered this many days beyond a capture's max_days
+IN_PROCESS_JOBS = 64  # fewer jobs than this render in this process: starting workers costs more
 
 
 @dataclass
@@ -53,8 +53,8 @@ def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = 
     seen: set[str] = set()
 
     def add(job: Job) -> None:
-        if job.text not in seen:
-            seen.add(job.text)
+        if job.render_text not in seen:
+            seen.add(job.render_text)
             out.jobs.append(job)
 
     for job in book.campaign_jobs(today, horizon_days):
@@ -74,15 +74,24 @@ def plan(session: Session, campaign: Campaign, today: date, horizon_days: int = 
     return out
 
 
-def render(plan_: Plan, workers: int | None = None, progress: Callable[[Job], Any] | None = None) -> int:
-    """Render (or find in the cache) every job; returns how many were actually rendered."""
+def render(plan_: Plan, workers: int | None = None, progress: Callable[[int], Any] | None = None) -> int:
+    """Render (or find in the cache) every job; how many were actually rendered.
+
+    `workers` processes (default: one per core); with one worker or a small plan, this process
+    renders. `progress(n)` is called as each batch of n jobs is done.
+    """
     book = plan_.book
-    before = book.cache.renders
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for job in pool.map(lambda j: (book.render(j), j)[1], plan_.jobs):
-            if progress is not None:
-                progress(job)
-    return book.cache.renders - before
+    voice = Voice(book.lang, book.backend, book.voice, book.fallback)
+    texts = [job.render_text for job in plan_.jobs]
+    if workers == 1 or len(texts) < IN_PROCESS_JOBS:
+        rendered = render_texts(book.cache.root, voice, texts)
+        if progress is not None:
+            progress(len(texts))
+    else:
+        with RenderPool(workers) as pool:
+            rendered = pool.render(book.cache.root, voice, texts, progress)
+    book.cache.renders += rendered
+    return rendered
 
 
 @dataclass(frozen=True)

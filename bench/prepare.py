@@ -1,0 +1,138 @@
+"""Preparing personal prompt audio: the old path against the new one, in one run.
+
+    python bench/prepare.py [--contacts 4000] [--old-contacts 40] [--workers N]
+
+A collections campaign in es: every contact has its own name and amount, one of 60 due dates
+and one of 5 concepts, and 3 personal sentences (machine message, identity question, debt).
+- old: what `prompts render` did before: an espeak-ng process and an ffmpeg conversion (pydub)
+  per whole sentence, a thread per worker;
+- new, whole: the worker pool (libespeak-ng in each worker, resampled in process), whole
+  sentences;
+- new, spliced: the same pool, personal sentences spliced from segments (what `prompts render`
+  does now).
+Each runs into an empty cache; pool start-up is left out of the rates and printed apart. Then the
+silence at every join of the spliced sentences is measured on the audio (the longest is
+printed) and some renders are repeated in this process to show the bytes are the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from dialer.config import cache_dir  # noqa: E402
+from dialer.ivr.flow import load  # noqa: E402
+from dialer.ivr.prompt_book import Job, PromptBook  # noqa: E402
+from prompts import joins  # noqa: E402
+from prompts.audio import to_asterisk_wav  # noqa: E402
+from prompts.cache import PromptCache  # noqa: E402
+from prompts.espeak_render import Renderer, program_pcm  # noqa: E402
+from prompts.render_pool import RenderPool, Voice  # noqa: E402
+
+FIRST = ["Ana", "José", "Lucía", "Carlos", "Marta", "Pedro", "Sofía", "Diego", "Elena", "Pablo", "Irene", "Raúl",
+         "Nuria", "Jorge", "Alba", "Hugo", "Clara", "Iván", "Rosa", "Tomás"]
+LAST = ["Pérez", "Muñoz", "Gómez", "Díaz", "Ruiz", "Sáenz", "Torres", "Navarro", "Romero", "Molina", "Ortega",
+        "Delgado", "Castro", "Ramos", "Vidal", "Iglesias", "Herrera", "Medina", "Cortés", "Garrido"]
+CONCEPTS = ["la factura de gas", "la factura de luz", "la cuota del préstamo", "el servicio de agua", "la tarjeta"]
+SETTINGS = {"company": "Servicios del Sur", "currency": "ARS"}
+
+
+def contact_jobs(book: PromptBook, n: int) -> list[list[Job]]:
+    out = []
+    for i in range(n):
+        name = f"{FIRST[i % 20]} {LAST[(i // 20) % 20]}" + (f" {LAST[(i // 400) % 20]}" if i >= 400 else "")
+        fields = {"amount": f"{1000 + 37 * i}.50", "due_date": (date(2026, 12, 1) + timedelta(days=i % 60)).isoformat(),
+                  "concept": CONCEPTS[i % len(CONCEPTS)]}  # fmt: skip
+        out.append(list(book.contact_jobs(f"c{i}", name, fields)))
+    return out
+
+
+def old_path(texts: list[str], root: Path, workers: int) -> float:
+    """The render before this change: espeak-ng program + pydub/ffmpeg per sentence, threads."""
+
+    def one(item: tuple[int, str]) -> None:
+        i, text = item
+        import io
+        import wave
+
+        pcm = program_pcm(text, "es")
+        raw = io.BytesIO()
+        with wave.open(raw, "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050), w.writeframes(pcm)
+        (root / f"{i}.wav").write_bytes(to_asterisk_wav(raw.getvalue(), "wav"))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, enumerate(texts)))
+    return time.perf_counter() - started
+
+
+def pool_path(pool: RenderPool, texts: list[str], root: Path) -> float:
+    started = time.perf_counter()
+    rendered = pool.render(root, Voice("es"), texts)
+    assert rendered == len(texts), (rendered, len(texts))
+    return time.perf_counter() - started
+
+
+def line(label: str, sentences: int, contacts: int, seconds: float) -> float:
+    print(f"{label:<34} {sentences / seconds:8.1f} sentences/s {contacts / seconds:8.1f} contacts/s"
+          f"  ({sentences} sentences, {seconds:.2f} s)")  # fmt: skip
+    return contacts / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=4000)
+    parser.add_argument("--old-contacts", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    book = PromptBook(load("collections"), "es", SETTINGS, PromptCache(cache_dir() / "unused"))
+    people = contact_jobs(book, args.contacts)
+    per_contact = len(people[0])
+    whole = [job.text for jobs in people for job in jobs]
+    spliced = [job.render_text for jobs in people for job in jobs]
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {per_contact} personal sentences "
+          f"per contact; {args.workers} workers")  # fmt: skip
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-", dir=cache_dir()) as tmp:  # where the prompt cache lives
+        roots = [Path(tmp) / name for name in ("old", "whole", "spliced", "warm")]
+        for root in roots:
+            root.mkdir()
+        old_n = args.old_contacts * per_contact
+        old = line("old (program + ffmpeg per sentence)", old_n, args.old_contacts,
+                   old_path(whole[:old_n], roots[0], args.workers))  # fmt: skip
+        started = time.perf_counter()
+        with RenderPool(args.workers) as pool:
+            pool.render(roots[3], Voice("es"), ["Hola."] * args.workers)
+            print(f"pool start-up ({args.workers} workers, library loaded): {time.perf_counter() - started:.2f} s")
+            line("new, whole sentences", len(whole), args.contacts, pool_path(pool, whole, roots[1]))
+            new = line("new, spliced (prompts render)", len(spliced), args.contacts, pool_path(pool, spliced, roots[2]))
+        print(f"spliced / old: {new / old:.1f}x contacts/s")
+        cache = PromptCache(roots[2])
+        renderer, worst, count, same = Renderer(), 0.0, 0, 0
+        step = max(1, len(spliced) // 600)
+        for text in spliced[::step]:
+            samples, at = renderer.samples(text, "es")
+            worst = max([worst, *(joins.silence_ms(samples, j) for j in at)])
+            count += len(at)
+            path = cache.lookup(text, "es", None, "espeak-ng")
+            assert path is not None
+            data = path.read_bytes()
+            same += np.array_equal(np.frombuffer(data[44:], np.int16), samples)
+        print(f"joins measured: {count} in {len(spliced[::step])} sentences; longest silence at a join "
+              f"{worst:.1f} ms (limit {joins.MAX_JOIN_SILENCE_MS}); same samples as the worker's file: "
+              f"{same}/{len(spliced[::step])}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
