@@ -1,13 +1,14 @@
 """Preparing personal prompt audio: the old path against the new one, in one run.
 
-    python bench/prepare.py [--contacts 4000] [--old-contacts 40] [--workers N]
+    python bench/prepare.py [--contacts 4000] [--whole-contacts 800] [--old-contacts 40] [--workers N]
 
-A collections campaign in es: every contact has its own name and amount, one of 60 due dates
-and one of 5 concepts, and 3 personal sentences (machine message, identity question, debt).
+A collections campaign in es: every contact has its own name and amount (cents vary), one of 60
+due dates and one of 5 concepts, and 3 personal sentences (machine message, identity question,
+debt). Workers run at the pool's lower priority (nice 10), as in `prompts render`.
 - old: what `prompts render` did before: an espeak-ng process and an ffmpeg conversion (pydub)
   per whole sentence, a thread per worker;
 - new, whole: the worker pool (libespeak-ng in each worker, resampled in process), whole
-  sentences;
+  sentences (the first --whole-contacts contacts);
 - new, spliced: the same pool, personal sentences spliced from segments (what `prompts render`
   does now).
 Each runs into an empty cache; pool start-up is left out of the rates and printed apart. Then the
@@ -51,7 +52,7 @@ def contact_jobs(book: PromptBook, n: int) -> list[list[Job]]:
     out = []
     for i in range(n):
         name = f"{FIRST[i % 20]} {LAST[(i // 20) % 20]}" + (f" {LAST[(i // 400) % 20]}" if i >= 400 else "")
-        fields = {"amount": f"{1000 + 37 * i}.50", "due_date": (date(2026, 12, 1) + timedelta(days=i % 60)).isoformat(),
+        fields = {"amount": f"{10 + (i * 7919) % 2500000 / 100:.2f}", "due_date": (date(2026, 12, 1) + timedelta(days=i % 60)).isoformat(),
                   "concept": CONCEPTS[i % len(CONCEPTS)]}  # fmt: skip
         out.append(list(book.contact_jobs(f"c{i}", name, fields)))
     return out
@@ -84,6 +85,20 @@ def pool_path(pool: RenderPool, texts: list[str], root: Path) -> float:
     return time.perf_counter() - started
 
 
+def file_ms(root: Path, n: int) -> float:
+    """CPU time to create one prompt file the way the cache does (temporary file, rename)."""
+    data = bytes(60000)
+    started = time.process_time()
+    for i in range(n):
+        folder = root / f"{i % 256:02x}"
+        folder.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".wav", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, folder / f"{i}.wav")
+    return (time.process_time() - started) / n * 1000
+
+
 def line(label: str, sentences: int, contacts: int, seconds: float) -> float:
     print(f"{label:<34} {sentences / seconds:8.1f} sentences/s {contacts / seconds:8.1f} contacts/s"
           f"  ({sentences} sentences, {seconds:.2f} s)")  # fmt: skip
@@ -93,6 +108,7 @@ def line(label: str, sentences: int, contacts: int, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=4000)
+    parser.add_argument("--whole-contacts", type=int, default=800)
     parser.add_argument("--old-contacts", type=int, default=40)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
@@ -115,9 +131,12 @@ def main() -> None:
         with RenderPool(args.workers) as pool:
             pool.render(roots[3], Voice("es"), ["Hola."] * args.workers)
             print(f"pool start-up ({args.workers} workers, library loaded): {time.perf_counter() - started:.2f} s")
-            line("new, whole sentences", len(whole), args.contacts, pool_path(pool, whole, roots[1]))
+            n = args.whole_contacts * per_contact
+            line("new, whole sentences", n, args.whole_contacts, pool_path(pool, whole[:n], roots[1]))
             new = line("new, spliced (prompts render)", len(spliced), args.contacts, pool_path(pool, spliced, roots[2]))
         print(f"spliced / old: {new / old:.1f}x contacts/s")
+        print(f"of which creating files on this disk: {file_ms(roots[3], 600):.2f} ms per file, "
+              f"{per_contact} files per contact")  # fmt: skip
         cache = PromptCache(roots[2])
         renderer, worst, count, same = Renderer(), 0.0, 0, 0
         step = max(1, len(spliced) // 600)

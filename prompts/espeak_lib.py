@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 LIBRARY = "libespeak-ng.so.1"  # DIALER_ESPEAK_LIBRARY names another (or a missing one, to test the fallback)
 RATE = 22050
 AUDIO_OUTPUT_SYNCHRONOUS, POS_CHARACTER, RTLD_DI_LINKMAP = 2, 1, 2
+BUFFER_MS = 1000  # audio per callback: fewer calls into Python (the samples are the same)
 CHARS_AUTO, PHONEMES, ENDPAUSE = 0, 0x100, 0x1000
 FLAGS = CHARS_AUTO | PHONEMES | ENDPAUSE  # what the espeak-ng program passes
 PT_LOAD, PT_GNU_RELRO, PF_W = 1, 0x6474E552, 2
@@ -75,7 +76,7 @@ class EspeakLibrary:
         self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
+        rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, BUFFER_MS, None, 0)
         if rate != RATE:
             raise LibraryError(f"{name}: espeak_Initialize gave {rate}, expected {RATE} Hz")
         self._out = bytearray()

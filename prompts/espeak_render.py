@@ -65,30 +65,30 @@ class Renderer:
 
     def __init__(self, cached_segments: int = CACHED_SEGMENTS) -> None:
         self.cached_segments = cached_segments
-        self._segments: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._segments: OrderedDict[tuple[str, str], joins.Segment] = OrderedDict()
         self.synthesised = 0  # segments actually spoken (the others came from memory)
         self._lock = threading.Lock()
 
-    def segment(self, text: str, voice: str) -> np.ndarray:
+    def segment(self, text: str, voice: str) -> joins.Segment:
         key = (voice, text)
         with self._lock:
             found = self._segments.get(key)
             if found is not None:
                 self._segments.move_to_end(key)
                 return found
-        samples = to_8k(np.frombuffer(synthesise(text, voice), np.int16))
+        segment = joins.Segment.of(to_8k(np.frombuffer(synthesise(text, voice), np.int16)))
         with self._lock:
             self.synthesised += 1
-            self._segments[key] = samples
+            self._segments[key] = segment
             if len(self._segments) > self.cached_segments:
                 self._segments.popitem(last=False)
-        return samples
+        return segment
 
     def samples(self, text: str, voice: str) -> tuple[np.ndarray, list[int]]:
         """The 8 kHz samples of a plain or spliced text, and where its joins are."""
         parts = splice.parts_of(text)
         if len(parts) == 1:
-            return self.segment(text, voice), []
+            return self.segment(text, voice).samples, []
         kept: list[str] = []
         for part in parts:  # a part with nothing to say (".") lends its punctuation to the one before
             if splice.spoken(part) or not kept:
@@ -96,9 +96,8 @@ class Renderer:
             else:
                 kept[-1] += part
         kept = [p for p in kept if splice.spoken(p)]
-        segments = [self.segment(splice.spoken(p), voice) for p in kept]
-        last = len(segments) - 1
-        segments = [joins.trim(s, start=i > 0, end=i < last) for i, s in enumerate(segments)]
+        last = len(kept) - 1
+        segments = [self.segment(splice.spoken(p), voice).trimmed(start=i > 0, end=i < last) for i, p in enumerate(kept)]
         return joins.join(kept, segments)
 
     def wav(self, text: str, voice: str) -> bytes:

@@ -9,6 +9,7 @@ full scale) in absolute value. silence_ms() measures it on the finished audio.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,15 +21,25 @@ PAD_MS = 20  # kept at each end of a trimmed segment
 MAX_JOIN_SILENCE_MS = 150
 
 
-def trim(samples: np.ndarray, *, start: bool = True, end: bool = True) -> np.ndarray:
-    """Leading (start) and trailing (end) silence cut to PAD_MS; nothing left if all is silent."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= SILENCE_LEVEL)
-    if len(loud) == 0:
-        return samples[:0]
-    pad = PAD_MS * RATE // 1000
-    first = max(0, int(loud[0]) - pad) if start else 0
-    last = int(loud[-1]) + pad + 1 if end else len(samples)
-    return samples[first:last]
+@dataclass(frozen=True)
+class Segment:
+    """One segment's samples and where its sound starts and ends (found once, trimmed often)."""
+
+    samples: np.ndarray
+    first: int  # the first sample at or above SILENCE_LEVEL
+    last: int  # one past the last one (first == last: all silent)
+
+    @classmethod
+    def of(cls, samples: np.ndarray) -> Segment:
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= SILENCE_LEVEL)
+        return cls(samples, int(loud[0]), int(loud[-1]) + 1) if len(loud) else cls(samples, 0, 0)
+
+    def trimmed(self, *, start: bool = True, end: bool = True) -> np.ndarray:
+        """Leading (start) and trailing (end) silence cut to PAD_MS; nothing left if all is silent."""
+        if self.first == self.last:
+            return self.samples[:0]
+        pad = PAD_MS * RATE // 1000
+        return self.samples[max(0, self.first - pad) if start else 0 : self.last + pad if end else len(self.samples)]
 
 
 def join(parts: Sequence[str], segments: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:

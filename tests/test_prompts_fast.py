@@ -138,7 +138,7 @@ def test_without_the_library_the_espeak_ng_program_gives_the_same_bytes(tmp_path
 def test_gtts_gets_a_spliced_text_as_one_sentence(tmp_path: Path) -> None:
     from prompts.tts import Gtts
 
-    parts = Templates("es").parts("identity_question", {"name": "Ana"}, {"name"})
+    parts = Templates("es").parts("identity_question", {"name": "Ana"}, {"name": ["Ana"]})
     assert parts == ["Esta es una llamada para", "Ana", ". Si usted es", "Ana", ", presione uno."]
     assert Gtts.splices is False
     book = PromptBook(load("collections"), "es", {**SETTINGS, "tts": {"backend": "gtts"}}, PromptCache(tmp_path))
@@ -176,3 +176,17 @@ def _wav(samples: np.ndarray) -> bytes:
     from prompts.audio import wav_bytes
 
     return wav_bytes(samples)
+
+
+@pytest.mark.parametrize(("lang", "currency", "amount", "phrases"), [
+    ("es", "ARS", "12500.50", ["doce mil quinientos pesos", "con cincuenta centavos"]),
+    ("es", "ARS", "21", ["veintiún pesos"]),
+    ("en", "USD", "105.20", ["one hundred and five dollars", "and twenty cents"]),
+    ("en", "USD", "105", ["one hundred and five dollars"]),  # the "and" inside a number stays
+    ("pl", "PLN", "1.01", ["jeden złoty,", "jeden grosz"]),
+])  # fmt: skip
+def test_cents_are_a_phrase_of_their_own(lang: str, currency: str, amount: str, phrases: list[str]) -> None:
+    from prompts.speech import amount_phrases, say_amount
+
+    words = say_amount(amount, currency, lang)
+    assert amount_phrases(words, lang) == phrases and " ".join(phrases) == words

@@ -21,7 +21,7 @@ from typing import Any
 
 from dialer.ivr.flow import Flow
 from prompts.cache import PromptCache
-from prompts.speech import SpeechError, say_amount, say_date
+from prompts.speech import SpeechError, amount_phrases, say_amount, say_date
 from prompts.splice import spliced
 from prompts.templates import Prompt, Templates, TemplateError, placeholders
 from prompts.tts import BACKENDS
@@ -143,8 +143,15 @@ class PromptBook:
         prompt = self.templates.prompt(key, values)
         assert prompt.text is not None
         if self.splices and self.is_personal(key):
-            return Job(key, prompt.text, who, spliced(self.templates.parts(key, values, CONTACT_PLACEHOLDERS)))
+            return Job(key, prompt.text, who, spliced(self.templates.parts(key, values, self._phrases(values))))
         return Job(key, prompt.text, who)
+
+    def _phrases(self, values: Mapping[str, str]) -> dict[str, list[str]]:
+        """Each contact value as the phrases it is spliced from (cents apart: they repeat)."""
+        out = {name: [values[name]] for name in CONTACT_PLACEHOLDERS if name in values}
+        if "amount" in out:
+            out["amount"] = amount_phrases(values["amount"], self.lang)
+        return out
 
     def render(self, job: Job) -> Path:
         return self.cache.render(
