@@ -19,10 +19,12 @@ printed) and some renders are repeated in this process to show the bytes are the
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import time
+import wave
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -63,13 +65,12 @@ def old_path(texts: list[str], root: Path, workers: int) -> float:
 
     def one(item: tuple[int, str]) -> None:
         i, text = item
-        import io
-        import wave
-
-        pcm = program_pcm(text, "es")
         raw = io.BytesIO()
         with wave.open(raw, "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050), w.writeframes(pcm)
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(22050)
+            w.writeframes(program_pcm(text, "es"))  # what `espeak-ng --stdout` printed
         (root / f"{i}.wav").write_bytes(to_asterisk_wav(raw.getvalue(), "wav"))
 
     started = time.perf_counter()

@@ -46,16 +46,16 @@ class Espeak:
     splices: ClassVar[bool] = True
 
     def render(self, text: str, lang: str, voice: str | None) -> tuple[bytes, str]:
-        from prompts.espeak_render import SynthesisError, SynthesisMissing, renderer  # numpy: not on the call path
+        from prompts import espeak_render  # here, not at the top: numpy stays off the call path
 
         chosen = voice or ESPEAK_VOICES.get(lang)
         if chosen is None:
             raise TtsError(f"espeak-ng: no voice for language {lang!r}")
         try:
-            return renderer().wav(text, chosen), READY
-        except SynthesisMissing as exc:
+            return espeak_render.renderer().wav(text, chosen), READY
+        except espeak_render.SynthesisMissing as exc:
             raise TtsUnavailable(str(exc)) from None
-        except SynthesisError as exc:
+        except espeak_render.SynthesisError as exc:
             raise TtsError(str(exc)) from None
         except subprocess.TimeoutExpired:
             raise TtsError(f"espeak-ng took too long on {text[:40]!r}") from None

@@ -23,7 +23,7 @@ from dialer.ivr.flow import Flow
 from prompts.cache import PromptCache
 from prompts.speech import SpeechError, amount_phrases, say_amount, say_date
 from prompts.splice import spliced
-from prompts.templates import Prompt, Templates, TemplateError, placeholders
+from prompts.templates import Prompt, TemplateError, Templates, placeholders
 from prompts.tts import BACKENDS
 
 log = logging.getLogger(__name__)
