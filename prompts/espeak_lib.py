@@ -44,15 +44,17 @@ def _writable_data(handle: int) -> tuple[int, int]:
     base = ctypes.c_size_t.from_address(link_map.value).value  # struct link_map: l_addr, l_name, ...
     path = ctypes.c_char_p.from_address(link_map.value + ctypes.sizeof(ctypes.c_size_t)).value or b""
     with open(path, "rb") as fh:
-        elf = fh.read(4096)
-    if elf[:5] != b"\x7fELF\x02":
-        raise LibraryError(f"{path.decode()}: not a 64-bit ELF file")
-    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+        elf = fh.read(64)
+        if elf[:6] != b"\x7fELF\x02\x01":
+            raise LibraryError(f"{path.decode()}: not a 64-bit little-endian ELF file")
+        (phoff,) = struct.unpack_from("<Q", elf, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+        fh.seek(phoff)
+        headers = fh.read(phentsize * phnum)
     writable: tuple[int, int] | None = None
     relro_end = 0
     for i in range(phnum):
-        p_type, p_flags, _off, vaddr, _pa, _filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", elf, phoff + i * phentsize)
+        p_type, p_flags, _off, vaddr, _pa, _filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", headers, i * phentsize)
         if p_type == PT_LOAD and p_flags & PF_W:
             writable = (vaddr, vaddr + memsz)
         elif p_type == PT_GNU_RELRO:
@@ -70,12 +72,12 @@ class EspeakLibrary:
         name = name or os.environ.get("DIALER_ESPEAK_LIBRARY") or LIBRARY
         try:
             self._lib = ctypes.CDLL(name)
-        except OSError as exc:
+            self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                               ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+            self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        except (OSError, AttributeError) as exc:  # missing, or not libespeak-ng
             raise LibraryError(f"cannot load {name}: {exc}") from None
         self._libc = ctypes.CDLL(None)
-        self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                           ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
-        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, BUFFER_MS, None, 0)
         if rate != RATE:
             raise LibraryError(f"{name}: espeak_Initialize gave {rate}, expected {RATE} Hz")

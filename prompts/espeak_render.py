@@ -23,7 +23,7 @@ from prompts import espeak_lib, joins, splice
 from prompts.audio import wav_bytes
 from prompts.resample import IN_RATE, to_8k
 
-CACHED_SEGMENTS = 4096
+CACHED_SEGMENTS = 1024  # about 35 MB of 8 kHz audio at most; fixed text, dates and cents stay in
 
 
 class SynthesisError(RuntimeError):

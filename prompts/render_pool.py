@@ -67,8 +67,8 @@ class RenderPool:
         saved = {name: os.environ.get(name) for name in WORKER_ENV}
         os.environ.update(WORKER_ENV)  # read by the workers' numpy when it loads
         try:
-            for future in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
-                future.result(timeout=START_TIMEOUT_S)
+            started = [self._pool.submit(os.getpid) for _ in range(self.workers)]
+            self.pids = sorted({future.result(timeout=START_TIMEOUT_S) for future in started})
         except BaseException:
             self.close()
             raise
