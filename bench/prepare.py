@@ -48,7 +48,7 @@ from prompts import joins  # noqa: E402
 from prompts.audio import to_asterisk_wav  # noqa: E402
 from prompts.cache import PromptCache  # noqa: E402
 from prompts.espeak_render import Renderer, program_pcm  # noqa: E402
-from prompts.render_pool import NICE, RenderPool, Voice  # noqa: E402
+from prompts.render_pool import NICE, RenderPool, TtsSettings  # noqa: E402
 
 FIRST = ["Ana", "José", "Lucía", "Carlos", "Marta", "Pedro", "Sofía", "Diego", "Elena", "Pablo", "Irene", "Raúl",
          "Nuria", "Jorge", "Alba", "Hugo", "Clara", "Iván", "Rosa", "Tomás"]
@@ -99,7 +99,7 @@ def cpu_s(pids: list[int]) -> float:
 def pool_path(pool: RenderPool, texts: list[str], root: Path) -> tuple[float, float]:
     """(wall seconds, the workers' CPU seconds) to render the texts."""
     started, cpu = time.perf_counter(), cpu_s(pool.pids)
-    rendered = pool.render(root, Voice("es"), texts)
+    rendered = pool.render(root, TtsSettings("es"), texts)
     assert rendered == len(texts), (rendered, len(texts))
     return time.perf_counter() - started, cpu_s(pool.pids) - cpu
 
@@ -175,7 +175,7 @@ def main() -> None:
                    old_path(whole[:old_n], roots[0], args.workers))  # fmt: skip
         started = time.perf_counter()
         with RenderPool(args.workers, nice=args.nice) as pool:
-            pool.render(roots[3], Voice("es"), ["Hola."] * args.workers)
+            pool.render(roots[3], TtsSettings("es"), ["Hola."] * args.workers)
             print(f"pool start-up ({args.workers} workers, library loaded): {time.perf_counter() - started:.2f} s")
             n = args.whole_contacts * per_contact
             line("new, whole sentences", n, args.whole_contacts, *pool_path(pool, whole[:n], roots[1]))

@@ -29,8 +29,8 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one thread
 
 
 @dataclass(frozen=True)
-class Voice:
-    """How a campaign's texts are rendered (a PromptBook's settings)."""
+class TtsSettings:
+    """How a campaign's texts are rendered: language, backend, voice, fallback (a PromptBook's)."""
 
     lang: str
     backend: str = "espeak-ng"
@@ -38,11 +38,11 @@ class Voice:
     fallback: str | None = None
 
 
-def render_texts(root: Path, voice: Voice, texts: Sequence[str]) -> int:
+def render_texts(root: Path, tts: TtsSettings, texts: Sequence[str]) -> int:
     """Render (or find in the cache) each text in this process; how many were rendered."""
     cache = PromptCache(root)
     for text in texts:
-        cache.render(text, voice.lang, backend_name=voice.backend, voice=voice.voice, fallback=voice.fallback)
+        cache.render(text, tts.lang, backend_name=tts.backend, voice=tts.voice, fallback=tts.fallback)
     return cache.renders
 
 
@@ -80,7 +80,7 @@ class RenderPool:
                     os.environ[name] = value
 
     def render(
-        self, root: Path, voice: Voice, texts: Sequence[str], progress: Callable[[int], object] | None = None
+        self, root: Path, tts: TtsSettings, texts: Sequence[str], progress: Callable[[int], object] | None = None
     ) -> int:
         """Render every text (cache hits are skipped by the workers); how many were rendered.
 
@@ -89,7 +89,7 @@ class RenderPool:
         pending: dict[Future[int], int] = {}
         for start in range(0, len(texts), CHUNK):
             chunk = list(texts[start : start + CHUNK])
-            pending[self._pool.submit(render_texts, root, voice, chunk)] = len(chunk)
+            pending[self._pool.submit(render_texts, root, tts, chunk)] = len(chunk)
         rendered = 0
         try:
             for future in as_completed(pending):

@@ -20,7 +20,7 @@ from dialer.domain import Disposition
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
 from dialer.storage.models import Campaign, Contact
-from prompts.render_pool import RenderPool, Voice, render_texts
+from prompts.render_pool import RenderPool, TtsSettings, render_texts
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,15 @@ def render(plan_: Plan, workers: int | None = None, progress: Callable[[int], An
     renders. `progress(n)` is called as each batch of n jobs is done.
     """
     book = plan_.book
-    voice = Voice(book.lang, book.backend, book.voice, book.fallback)
+    tts = TtsSettings(book.lang, book.backend, book.voice, book.fallback)
     texts = [job.render_text for job in plan_.jobs]
     if workers == 1 or len(texts) < IN_PROCESS_JOBS:
-        rendered = render_texts(book.cache.root, voice, texts)
+        rendered = render_texts(book.cache.root, tts, texts)
         if progress is not None:
             progress(len(texts))
     else:
         with RenderPool(workers) as pool:
-            rendered = pool.render(book.cache.root, voice, texts, progress)
+            rendered = pool.render(book.cache.root, tts, texts, progress)
     book.cache.renders += rendered
     return rendered
 
