@@ -32,6 +32,13 @@ ZERO_CENTS = {
 }
 
 
+CENTS = {  # how the cents join the units, and the last word of a cents phrase
+    "es": (" con ", {"centavo", "centavos", "céntimo", "céntimos"}),
+    "en": (" and ", {"cent", "cents", "penny", "pence"}),
+    "pl": (", ", {"grosz", "grosze", "groszy"}),
+}
+
+
 class SpeechError(ValueError):
     """A value this module cannot say (unknown language or currency, negative amount)."""
 
@@ -88,3 +95,20 @@ def _pl_genitive(ordinal: str) -> str:
             word = word + "ego"
         out.append(word)
     return " ".join(out)
+
+
+def amount_phrases(words: str, lang: str) -> list[str]:
+    """An amount in words as phrases: units, then cents if any; joined by spaces they give `words`.
+
+    "doce mil quinientos pesos con cincuenta centavos" -> ["doce mil quinientos pesos",
+    "con cincuenta centavos"]; an amount without cents (or an unknown cents word) stays whole.
+    """
+    if lang not in CENTS:
+        return [words]
+    join, cents = CENTS[lang]
+    head, found, tail = words.rpartition(join)
+    if not (found and head and tail.split() and tail.split()[-1] in cents):
+        return [words]
+    if join == ", ":
+        return [head + ",", tail]
+    return [head, f"{join.strip()} {tail}"]

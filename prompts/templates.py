@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,3 +84,20 @@ class Templates:
         if missing:
             raise TemplateError(f"prompts.{self.lang}.{key}: no value for {{{sorted(missing)[0]}}}")
         return Prompt(key, text=template.format(**values))
+
+    def parts(self, key: str, values: Mapping[str, str], alone: Mapping[str, Sequence[str]]) -> list[str]:
+        """The prompt's text in parts for splicing: a placeholder in `alone` becomes its phrases there
+        (joined by spaces, they are its value); the rest of the text stays as written."""
+        self.prompt(key, values)  # the same checks: a recorded file or a missing value is an error
+        out = [""]
+        for literal, name, spec, conversion in string.Formatter().parse(self.texts[key]):
+            out[-1] += literal
+            if name is None:
+                continue
+            field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            value = field.format(**values)
+            if name in alone:
+                out += [*alone[name], ""]
+            else:
+                out[-1] += value
+        return [part for part in (p.strip() for p in out) if part]

@@ -1,17 +1,21 @@
 """Text-to-speech backends behind one interface; none of them runs on the call path.
 
-- espeak-ng: offline, the default (Debian package espeak-ng).
-- gTTS: online; unreachable or rate-limited (HTTP 429) raises a clear TtsUnavailable.
-Each returns audio bytes in its own format; prompts.audio converts them for Asterisk.
+- espeak-ng: offline, the default (Debian package espeak-ng): libespeak-ng in this process, or
+  the espeak-ng program if the library cannot be loaded, resampled here (prompts.espeak_render);
+  it splices texts made of parts (prompts.splice) and returns audio ready for Asterisk.
+- gTTS: online; unreachable or rate-limited (HTTP 429) raises a clear TtsUnavailable. It returns
+  MP3, which prompts.audio converts for Asterisk (pydub with ffmpeg).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+from prompts.audio import READY
+from prompts.splice import SEP
 
 log = logging.getLogger(__name__)
 
@@ -29,36 +33,39 @@ class TtsUnavailable(TtsError):
 
 class Backend(Protocol):
     name: str
+    splices: ClassVar[bool]  # renders a text of parts (prompts.splice) as segments joined
 
     def render(self, text: str, lang: str, voice: str | None) -> tuple[bytes, str]:
-        """(audio bytes, format: "wav" or "mp3")."""
+        """(audio bytes, format: "mp3", or "wav8k" when already what Asterisk plays)."""
         ...
 
 
 @dataclass
 class Espeak:
     name: str = "espeak-ng"
-    timeout_s: float = 30.0
+    splices: ClassVar[bool] = True
 
     def render(self, text: str, lang: str, voice: str | None) -> tuple[bytes, str]:
-        binary = shutil.which("espeak-ng")
-        if binary is None:
-            raise TtsUnavailable("espeak-ng is not installed: apt-get install espeak-ng")
+        from prompts import espeak_render  # here, not at the top: numpy stays off the call path
+
         chosen = voice or ESPEAK_VOICES.get(lang)
         if chosen is None:
             raise TtsError(f"espeak-ng: no voice for language {lang!r}")
-        proc = subprocess.run(
-            [binary, "-v", chosen, "--stdout", text], capture_output=True, timeout=self.timeout_s, check=False
-        )
-        if proc.returncode != 0 or not proc.stdout:
-            raise TtsError(f"espeak-ng failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
-        return proc.stdout, "wav"
+        try:
+            return espeak_render.renderer().wav(text, chosen), READY
+        except espeak_render.SynthesisMissing as exc:
+            raise TtsUnavailable(str(exc)) from None
+        except espeak_render.SynthesisError as exc:
+            raise TtsError(str(exc)) from None
+        except subprocess.TimeoutExpired:
+            raise TtsError(f"espeak-ng took too long on {text[:40]!r}") from None
 
 
 @dataclass
 class Gtts:
     name: str = "gtts"
     timeout_s: float = 10.0
+    splices: ClassVar[bool] = False
 
     def render(self, text: str, lang: str, voice: str | None) -> tuple[bytes, str]:
         import io
@@ -68,6 +75,7 @@ class Gtts:
 
         if lang not in GTTS_LANGS:
             raise TtsError(f"gTTS: language {lang!r} not supported here")
+        text = " ".join(text.split(SEP))  # a spliced text (a fallback for espeak-ng) said whole
         buf = io.BytesIO()
         try:
             gTTS(text, lang=GTTS_LANGS[lang], tld=voice or "com", timeout=self.timeout_s).write_to_fp(buf)

@@ -38,7 +38,7 @@ def prompts_say(
 def prompts_render(
     campaign: Annotated[str, typer.Argument(help="Campaign name.")],
     days: Annotated[int, typer.Option(help="Render date read-backs this many days beyond each capture's range.")] = 7,
-    workers: Annotated[int | None, typer.Option(help="Renders side by side (default: one per core).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
     url: DbUrlOpt = None,
 ) -> None:
     """Render everything the campaign will play (pending contacts' sentences included)."""
@@ -54,7 +54,7 @@ def prompts_render(
     with Progress(*columns, console=err, transient=not sys.stderr.isatty()) as bar:
         task = bar.add_task("render", total=len(plan.jobs))
         try:
-            rendered = prerender.render(plan, workers, progress=lambda _job: bar.advance(task))
+            rendered = prerender.render(plan, workers, progress=lambda done: bar.advance(task, done))
         except TtsError as exc:
             _fail(str(exc))
     console.print(

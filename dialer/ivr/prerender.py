@@ -1,18 +1,16 @@
 """Render everything a campaign will play before it dials; check that nothing is missing.
 
 `plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
-sentences); `render()` renders them side by side (espeak-ng runs as a subprocess per text, so
-threads keep every core busy); `check()` is what the daemon runs before it dials a campaign,
-`check_shared()` what it runs again each day (date read-backs from today on), and
+sentences); `render()` renders them in a pool of long-lived worker processes, one espeak-ng
+synthesiser each (prompts.render_pool); `check()` is what the daemon runs before it dials a
+campaign, `check_shared()` what it runs again each day (date read-backs from today on), and
 `ContactScreen` what each claim asks of each contact (contacts imported after the start).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,11 +23,13 @@ from dialer.ivr.calendar import date_span
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
 from dialer.storage.models import Campaign, Contact, Phone
+from prompts.render_pool import RenderPool, TtsSettings, render_texts
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
 HORIZON_DAYS = 7  # date read-backs are rendered this many days beyond a capture's max_days
+IN_PROCESS_JOBS = 64  # fewer jobs than this render in this process: starting workers costs more
 
 
 @dataclass
@@ -57,8 +57,8 @@ def plan(session: Session, campaign: Campaign, now: datetime, horizon_days: int 
     seen: set[str] = set()
 
     def add(job: Job) -> None:
-        if job.text not in seen:
-            seen.add(job.text)
+        if job.render_text not in seen:
+            seen.add(job.render_text)
             out.jobs.append(job)
 
     pending = (Contact.campaign_id == campaign.id, Contact.disposition == Disposition.PENDING)
@@ -89,15 +89,24 @@ def _date_span(session: Session, campaign: Campaign, now: datetime) -> tuple[dat
     return date_span(now, zones, campaign.settings, campaign.default_region)
 
 
-def render(plan_: Plan, workers: int | None = None, progress: Callable[[Job], Any] | None = None) -> int:
-    """Render (or find in the cache) every job; returns how many were actually rendered."""
+def render(plan_: Plan, workers: int | None = None, progress: Callable[[int], Any] | None = None) -> int:
+    """Render (or find in the cache) every job; how many were actually rendered.
+
+    `workers` processes (default: one per core); with one worker or a small plan, this process
+    renders. `progress(n)` is called as each batch of n jobs is done.
+    """
     book = plan_.book
-    before = book.cache.renders
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for job in pool.map(lambda j: (book.render(j), j)[1], plan_.jobs):
-            if progress is not None:
-                progress(job)
-    return book.cache.renders - before
+    tts = TtsSettings(book.lang, book.backend, book.voice, book.fallback)
+    texts = [job.render_text for job in plan_.jobs]
+    if workers == 1 or len(texts) < IN_PROCESS_JOBS:
+        rendered = render_texts(book.cache.root, tts, texts)
+        if progress is not None:
+            progress(len(texts))
+    else:
+        with RenderPool(workers) as pool:
+            rendered = pool.render(book.cache.root, tts, texts, progress)
+    book.cache.renders += rendered
+    return rendered
 
 
 @dataclass(frozen=True)

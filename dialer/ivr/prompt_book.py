@@ -1,7 +1,9 @@
 """Which audio files a campaign plays, rendered before it dials and only looked up during calls.
 
-Whole sentences are rendered per contact ("Registramos un saldo pendiente de doce mil quinientos
-pesos ..."), so a call plays one file per prompt and no text-to-speech runs on the call path.
+A call plays one file per prompt and no text-to-speech runs on the call path. With espeak-ng, a
+contact's personal sentence is spliced from segments (prompts.splice): the fixed text, rendered
+once per worker, and the contact's name, amount, concept and dates; other backends render whole
+sentences ("Registramos un saldo pendiente de doce mil quinientos pesos ...").
 Read-backs of a captured date are rendered for every date a caller may enter (today up to the
 step's max_days, plus a horizon), and captured amounts are read back digit by digit from ten
 rendered digits. README.md ("Prompts") gives the measurements behind this choice.
@@ -19,8 +21,10 @@ from typing import Any
 
 from dialer.ivr.flow import Flow
 from prompts.cache import PromptCache
-from prompts.speech import SpeechError, say_amount, say_date
-from prompts.templates import Prompt, Templates, TemplateError, placeholders
+from prompts.speech import SpeechError, amount_phrases, say_amount, say_date
+from prompts.splice import spliced
+from prompts.templates import Prompt, TemplateError, Templates, placeholders
+from prompts.tts import BACKENDS
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +39,20 @@ class PromptMissing(LookupError):
 
 @dataclass(frozen=True)
 class Job:
-    """One text to render (or find in the cache); `who` names the contact for error messages."""
+    """One text to render (or find in the cache); `who` names the contact for error messages.
+
+    `text` is the sentence as said; `source`, what is rendered and looked up: the same text, or
+    its parts joined by prompts.splice.SEP when the sentence is spliced.
+    """
 
     key: str
     text: str
     who: str = ""
+    source: str = ""
+
+    @property
+    def render_text(self) -> str:
+        return self.source or self.text
 
 
 def _parse_date(value: Any) -> date:
@@ -60,6 +73,7 @@ class PromptBook:
         self.backend = str(tts.get("backend", "espeak-ng"))
         self.voice: str | None = tts.get("voice")
         self.fallback: str | None = tts.get("fallback")
+        self.splices = bool(getattr(BACKENDS.get(self.backend), "splices", False))
         self.currency = str(settings.get("currency") or DEFAULT_CURRENCY.get(lang, "EUR"))
         self.company = str(settings.get("company") or "")
         self.keys = flow.prompt_keys()
@@ -134,26 +148,37 @@ class PromptBook:
         for key in self.keys:
             if key in self.templates.files or self.is_personal(key) or key in dates:
                 continue
-            yield Job(key, self._text(key, self.campaign_values()))
+            yield self._job(key, self.campaign_values())
         for key, days in dates.items():
             for offset in range(days + horizon_days + 1):
                 day = today + timedelta(days=offset)
-                yield Job(key, self._text(key, self.date_values(day)))
+                yield self._job(key, self.date_values(day))
 
     def contact_jobs(self, who: str, name: str | None, fields: Mapping[str, Any]) -> Iterator[Job]:
         """Personal prompts of one contact; a missing or bad field raises TemplateError naming it."""
         values = self.contact_values(name, fields)
         for key in self.keys:
             if self.is_personal(key):
-                yield Job(key, self._text(key, values), who)
+                yield self._job(key, values, who)
 
-    def _text(self, key: str, values: Mapping[str, str]) -> str:
+    def _job(self, key: str, values: Mapping[str, str], who: str = "") -> Job:
         prompt = self.templates.prompt(key, values)
         assert prompt.text is not None
-        return prompt.text
+        if self.splices and self.is_personal(key):
+            return Job(key, prompt.text, who, spliced(self.templates.parts(key, values, self._phrases(values))))
+        return Job(key, prompt.text, who)
+
+    def _phrases(self, values: Mapping[str, str]) -> dict[str, list[str]]:
+        """Each contact value as the phrases it is spliced from (cents apart: they repeat)."""
+        out = {name: [values[name]] for name in CONTACT_PLACEHOLDERS if name in values}
+        if "amount" in out:
+            out["amount"] = amount_phrases(values["amount"], self.lang)
+        return out
 
     def render(self, job: Job) -> Path:
-        return self.cache.render(job.text, self.lang, backend_name=self.backend, voice=self.voice, fallback=self.fallback)
+        return self.cache.render(
+            job.render_text, self.lang, backend_name=self.backend, voice=self.voice, fallback=self.fallback
+        )
 
     def lookup_text(self, text: str) -> Path | None:
         found = self.cache.lookup(text, self.lang, self.voice, self.backend)
@@ -162,7 +187,7 @@ class PromptBook:
         return found
 
     def missing(self, jobs: Iterable[Job]) -> list[Job]:
-        return [job for job in jobs if self.lookup_text(job.text) is None]
+        return [job for job in jobs if self.lookup_text(job.render_text) is None]
 
     # -- during a call -------------------------------------------------------------------------
     def path(self, key: str, values: Mapping[str, str]) -> Path:
@@ -170,8 +195,7 @@ class PromptBook:
         prompt: Prompt = self.templates.prompt(key, values)
         if prompt.file is not None:
             return prompt.file
-        assert prompt.text is not None
-        found = self.lookup_text(prompt.text)
+        found = self.lookup_text(self._job(key, values).render_text)
         if found is None:
             raise PromptMissing(f"prompt {key!r} ({self.lang}) is not rendered: run `dialer prompts render`")
         return found
