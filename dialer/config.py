@@ -103,6 +103,7 @@ class EngineSettings:
     max_call_s: float = 3600.0
     reconnect_max_s: float = 10.0
     trunk_caps: dict[str, int] = field(default_factory=dict)  # trunk template -> live calls
+    trunk_cps: dict[str, float] = field(default_factory=dict)  # trunk template -> calls/s (dialer.engine.pressure)
 
 
 @dataclass(frozen=True)

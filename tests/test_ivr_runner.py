@@ -138,11 +138,13 @@ async def test_identity_digits_are_checked_and_never_stored() -> None:
     assert failed.outcome == Outcome.IDENTITY_FAILED
 
 
-async def test_a_machine_gets_the_message_after_the_greeting() -> None:
+async def test_a_machine_without_beep_gets_the_message_after_the_greeting() -> None:
     channel = FakeChannel([], amd="MACHINE")
     report = await run("collections", channel)
     assert report.outcome == Outcome.MACHINE and report.details["message_left"] is True
-    assert channel.played == ["WaitForSilence(1500,1,20)", "machine_message"]
+    assert report.details["message_after"] == "silence"
+    # 14 s of listening for a beep (WaitForTone in half-second slices), then the greeting's end
+    assert channel.played == ["WaitForTone(700,100,0.5)"] * 28 + ["WaitForSilence(1500,1,20)", "machine_message"]
 
 
 async def test_notsure_follows_the_campaign() -> None:

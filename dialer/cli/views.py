@@ -81,6 +81,13 @@ def report(r: Report) -> Group:
     for path, n in r.key_paths:
         keys.add_row(path, str(n))
     parts: list[Any] = [summary, results, funnel, keys]
+    if r.sip_codes:
+        sip = Table(title="SIP responses (the carrier's last answer)")
+        sip.add_column("SIP code")
+        sip.add_column("attempts", justify="right")
+        for code, n in r.sip_codes.items():
+            sip.add_row(code, str(n))
+        parts.append(sip)
     if r.cost_total is not None:
         costs = Table(title=f"Cost estimate ({r.cost_currency}, billed per {r.cost_billing_increment_s} s)")
         for col in ("number type", "calls", "billed minutes", "rate/min", "cost"):

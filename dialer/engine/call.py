@@ -11,7 +11,9 @@ from dialer.ami import AmiActionError, AmiDisconnected, AmiTimeout
 from dialer.domain import AttemptState, DialResult, Outcome
 from dialer.engine.base import EngineBase
 from dialer.engine.pacing import Slots
-from dialer.engine.tracker import LiveCall, connected_outcome, dial_result
+from dialer.engine.pressure import TrunkPace
+from dialer.engine.results import FarEnd, carrier_took, classify
+from dialer.engine.tracker import LiveCall, connected_outcome
 from dialer.ivr.dialplan import originate_variables
 from dialer.storage.claims import Plan
 from dialer.storage.endings import Ending
@@ -21,10 +23,24 @@ log = logging.getLogger(__name__)
 
 
 IVR_GRACE_S = 5.0
+GONE_GRACE_S = 2.0  # the channel's last reports (hangup handler, Hangup) after the OriginateResponse
 
 
 class Calls(EngineBase):
     """Part of Engine: the life of one attempt once it is claimed."""
+
+    def _trunk_pace(self, template: str) -> TrunkPace:
+        if template not in self._trunk_paces:
+            self._trunk_paces[template] = TrunkPace(template, self.settings.trunk_cps.get(template))
+        return self._trunk_paces[template]
+
+    def _carrier_said(self, template: str, far: FarEnd) -> None:
+        """Feed the trunk's pacing: the carrier refused the call (overload) or took it."""
+        took = carrier_took(far)
+        if took is True:
+            self._trunk_pace(template).took()
+        elif took is False:
+            self._trunk_pace(template).refused()
 
     async def _guarded(self, call: LiveCall, slots: list[Slots], work: Coroutine[Any, Any, None]) -> None:
         """Run one call's work; whatever happens, its slots are released exactly once."""
@@ -66,6 +82,7 @@ class Calls(EngineBase):
             await self._end(call, dial_result=DialResult.FAILED, reason=f"Originate refused: {exc.message}")
             return
         if resp.get("Response") == "Success":
+            self._trunk_pace(campaign.trunk_template).took()
             call.transition(AttemptState.ANSWERED, "answered")
             self.live.answered(call)  # events
             try:
@@ -75,14 +92,13 @@ class Calls(EngineBase):
             await self._follow(call)
             return
         reason = int(resp.get("Reason") or 0)
-        if call.hangup_cause is None:  # the channel's Hangup carries the Q.850 cause
-            try:
-                await asyncio.wait_for(call.ended.wait(), 2.0)
-            except asyncio.TimeoutError:
-                pass
-        result = dial_result(reason, call.hangup_cause)
+        # the hangup handler's report (SIP cause, tone) and the Hangup (Q.850 cause) may come after
+        await _wait(call.gone, GONE_GRACE_S)
+        far = call.far_end(reason)
+        result, why = classify(far)
+        self._carrier_said(campaign.trunk_template, far)
         call.transition(AttemptState.ENDED, result.value)
-        await self._end(call, dial_result=result, reason=f"originate reason {reason}")
+        await self._end(call, dial_result=result, reason=why)
 
     async def _follow(self, call: LiveCall) -> None:
         """Wait for the end of a call Asterisk has (or had: resync sets `lost`)."""
@@ -92,9 +108,7 @@ class Calls(EngineBase):
             await self._end(call, outcome=Outcome.UNKNOWN, reason=f"no end after {self.settings.max_call_s:g} s")
             return
         if call.ivr_done is not None:  # the IVR hands over its outcome and events as it closes
-            try:
-                await asyncio.wait_for(call.ivr_done.wait(), IVR_GRACE_S)
-            except asyncio.TimeoutError:
+            if not await _wait(call.ivr_done, IVR_GRACE_S):
                 log.warning("attempt %s: the IVR session outlived its call by %g s", call.attempt_id, IVR_GRACE_S)
         if call.details.pop("lost", False):
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended while AMI was disconnected")
@@ -102,15 +116,25 @@ class Calls(EngineBase):
         if call.state != AttemptState.ANSWERED:
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
             return
+        await _wait(call.gone, GONE_GRACE_S)  # the hangup handler's SIP cause comes before the Hangup
         outcome, reason = connected_outcome(call)
         call.transition(AttemptState.ENDED, outcome.value)
         await self._end(call, outcome=outcome, reason=reason)
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
         ending = Ending(call.attempt_id, cause=call.hangup_cause, step=call.step, details=call.details,
-                        events=call.events, **result)
+                        events=call.events, sip_code=call.sip_code, **result)
         try:
             await self.recorder.record(ending)
         except Exception as exc:  # noqa: BLE001 - logged; the attempt stays live for the next resync
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)
         self.live.ended(ending, call.campaign_id)  # events
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event` at most `timeout` seconds; whether it came."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True

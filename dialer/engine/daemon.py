@@ -24,6 +24,7 @@ from dialer.engine.base import SQL_TIMEOUT_S
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.link import BOOT_TIMEOUT_S, Link
 from dialer.engine.pacing import Slots
+from dialer.engine.pressure import TrunkPace
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker
 from dialer.events import EventSink, LiveEvents
@@ -55,6 +56,7 @@ class Engine(Link):
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._campaign_slots: dict[int, Slots] = {}
         self._trunk_slots: dict[str, Slots] = {}
+        self._trunk_paces: dict[str, TrunkPace] = {}
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._started = now_utc()

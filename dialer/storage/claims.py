@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, Disposition
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, missing_dnc_lists, schedule_for
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,18 @@ class Claims:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                invalid = invalid_numbers(s, [c.id for c in contacts])  # out of rotation for good
                 gate = Gate(s, schedule, contacts, now) if schedule is not None else None
                 picks: list[tuple[Contact, Phone]] = []
                 for contact in contacts:
                     if len(picks) == want:
                         break  # the rest stay due for the next claim
-                    phone = _pick_phone(contact, blocked)
+                    dead = invalid.get(contact.id, set())
+                    phone = _pick_phone(contact, blocked | dead)
+                    if phone is None and dead and not {p.number for p in contact.phones} - dead - blocked:
+                        contact.disposition = Disposition.EXHAUSTED
+                        log.info("contact %s exhausted: %s", contact.id, NO_NUMBER_LEFT)
+                        continue
                     if phone is None:
                         contact.disposition = Disposition.SUPPRESSED
                         log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)
