@@ -5,9 +5,9 @@ A flow is a start step and named steps. Each step has a `type`:
 - say:      play `prompt`, then go to `next`.
 - amd:      read the dialplan's AMD verdict: `human`, `machine` and `notsure` name the next steps
             (notsure defaults to the campaign's choice, else human).
-- machine:  wait for the beep (`beep_hz`, at most `beep_wait_s`), else for the greeting's end
-            (`silence_ms` of silence, at most `wait_s`); play `prompt` (the machine message), end
-            as machine (dialer.ivr.voicemail).
+- machine:  listen until the greeting is over: a beep (`beep_hz`), or a pause (`pause_ms`) with
+            no sound after it; at most `beep_wait_s` (or `wait_s`). Then play `prompt` (the machine
+            message) and end as machine (dialer.ivr.voicemail).
 - identity: "If you are {name}, press 1" (`confirm_name`) and/or digits checked against the
             contact field `digits_field`; at most `tries`; `next` on success, `failed` otherwise.
 - menu:     play `prompt`, map `keys` to next steps; `timeout_s`, `retries`, `invalid` and
@@ -41,7 +41,7 @@ _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "say": {"prompt": (str, True), "next": (str, False)},
     "amd": {"human": (str, True), "machine": (str, True), "notsure": (str, False)},
     "machine": {"prompt": (str, True), "wait_s": ((int, float), False), "beep_hz": (list, False),
-                "beep_wait_s": ((int, float), False), "silence_ms": (int, False)},
+                "beep_wait_s": ((int, float), False), "pause_ms": (int, False)},
     "identity": {
         "confirm_name": (bool, False), "digits_field": (str, False), "digits": (int, False),
         "tries": (int, False), "next": (str, True), "failed": (str, True), "timeout_s": ((int, float), False),

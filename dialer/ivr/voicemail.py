@@ -1,30 +1,37 @@
 """When a voicemail's recording starts: after the beep, so the message is not cut into the greeting.
 
-AMD says MACHINE while the greeting still plays. The machine step then listens for the beep with
-Asterisk's res_tonedetect (Asterisk 16.21 and later) on the beep frequencies `beep_hz`:
-- TONE_DETECT on the first frequency, all the time (it counts hits; read between slices),
-- WaitForTone on the others in turns, in slices of SLICE_S;
-for at most `beep_wait_s`. After a beep, the message starts once the beep is over (AFTER_BEEP_MS
-of silence). No beep in time: WaitForSilence (`silence_ms` of silence, at most `wait_s`), the
-end of a greeting without a beep. What happened is returned: "beep", "silence" or "timeout".
-Defaults come from bench/amd.py (README, "Answering machines").
+AMD says MACHINE while the greeting still plays. The machine step then listens, with Asterisk's
+res_tonedetect (Asterisk 16.21 and later) and the silence detector, until the greeting is over:
+- TONE_DETECT on the first beep frequency counts beeps all along (it runs beside the others);
+- WaitForSilence(`pause_ms`): the greeting pauses (between sentences, or before the beep);
+- WaitForTone on the second beep frequency (the others in turns), for TONE_WINDOW_S: a beep after
+  the pause;
+- WaitForNoise for CONFIRM_S: sound again means the greeting goes on (listen again); none means
+  it is over with no beep heard (`silence`). WaitForSilence and WaitForNoise take whole seconds
+  as their time limit, and count it on the wall clock's seconds: 2 waits 1 to 2 s.
+A beep heard starts the message once the beep is over (AFTER_BEEP_MS of silence). At most
+`beep_wait_s` in all, then the message starts anyway (`timeout`). Returned: "beep" (and its
+frequency), "silence" or "timeout". Defaults come from bench/amd.py (README, "Answering machines (measured)").
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-BEEP_HZ = (1000, 700)  # a voicemail beep at 1 kHz; Asterisk's own (beep.wav) at 700 Hz
+# 1 kHz (TONE_DETECT, always on) and 700 Hz, Asterisk's own voicemail beep (WaitForTone after every
+# pause). More frequencies take turns on WaitForTone, pause by pause: bench/amd.py found that a beep
+# then often falls on another frequency's turn (the message still starts after it, as "silence").
+BEEP_HZ = (1000, 700)
 BEEP_MS = 100  # a tone this long is a beep (res_tonedetect warns below 50 ms)
-BEEP_WAIT_S = 14.0  # from AMD's verdict: the longest greetings of the bench end within it
-SILENCE_MS = 1500  # no beep: this much silence ends the greeting (the old rule)
-WAIT_S = 20.0
-SLICE_S = 0.5
+BEEP_WAIT_S = 30.0  # the longest a greeting may take after AMD's verdict
+PAUSE_MS = 300  # a pause in the greeting: listen for a beep after it
+TONE_WINDOW_S = 1.0
+CONFIRM_S = 2  # 1 to 2 s without sound after a pause and the tone window: the greeting is over
 AFTER_BEEP_MS = 250
 
 
@@ -34,42 +41,59 @@ class ToneChannel(Protocol):
     async def exec(self, app: str, *args: str, timeout: float | None = None) -> int: ...
 
 
-def beep_settings(step: Any) -> tuple[tuple[int, ...], float, int, float]:
-    """(beep_hz, beep_wait_s, silence_ms, wait_s) of a machine step, defaults filled in."""
+def beep_settings(step: Any) -> tuple[tuple[int, ...], float, int]:
+    """(beep_hz, beep_wait_s, pause_ms) of a machine step, defaults filled in."""
     hz = tuple(int(f) for f in (step.get("beep_hz") or BEEP_HZ))
-    return hz, float(step.get("beep_wait_s", BEEP_WAIT_S)), int(step.get("silence_ms", SILENCE_MS)), float(
-        step.get("wait_s", WAIT_S))  # fmt: skip
+    wait_s = step.get("beep_wait_s", step.get("wait_s", BEEP_WAIT_S))  # wait_s: the field's older name
+    return hz, float(wait_s), int(step.get("pause_ms", PAUSE_MS))
 
 
-async def wait_for_beep(ch: ToneChannel, beep_hz: Sequence[int], beep_wait_s: float) -> int | None:
-    """The beep's frequency once one is heard, or None after `beep_wait_s` (in slices of SLICE_S)."""
-    if not beep_hz or beep_wait_s <= 0:
-        return None
-    first, others = beep_hz[0], list(beep_hz[1:])
-    await ch.set_variable(f"TONE_DETECT({first},{BEEP_MS},r)", "")
+async def _status(ch: ToneChannel, name: str) -> str:
+    return (await ch.get_variable(name) or "").upper()
+
+
+async def _first_heard(ch: ToneChannel) -> bool:
+    return int(await ch.get_variable("TONE_DETECT(rx)") or 0) > 0
+
+
+async def listen(ch: ToneChannel, beep_hz: Sequence[int], beep_wait_s: float, pause_ms: int,
+                 clock: Callable[[], float] = time.monotonic) -> tuple[str, int | None]:  # fmt: skip
+    """Listen until the greeting is over: ("beep", hz), ("silence", None) or ("timeout", None)."""
+    first, others = (beep_hz[0], list(beep_hz[1:])) if beep_hz else (None, [])
+    if first is not None:
+        await ch.set_variable(f"TONE_DETECT({first},{BEEP_MS},r)", "")
+    deadline = clock() + beep_wait_s
+    turn = 0
     try:
-        for turn in range(math.ceil(beep_wait_s / SLICE_S)):
+        while (left := deadline - clock()) > 0:
+            limit = max(1, int(left))  # whole seconds (see above)
+            await ch.exec("WaitForSilence", str(pause_ms), "1", str(limit), timeout=limit + 10)
+            if first is not None and await _first_heard(ch):
+                return "beep", first
+            if await _status(ch, "WAITSTATUS") != "SILENCE":
+                break  # the greeting never paused: out of time
             if others:
                 hz = others[turn % len(others)]
-                await ch.exec("WaitForTone", str(hz), str(BEEP_MS), f"{SLICE_S:g}", timeout=SLICE_S + 10)
-                if await ch.get_variable("WAITFORTONESTATUS") == "SUCCESS":
-                    return hz
-            else:
-                await ch.exec("Wait", f"{SLICE_S:g}", timeout=SLICE_S + 10)
-            if int(await ch.get_variable("TONE_DETECT(rx)") or 0) > 0:
-                return first
-        return None
+                turn += 1
+                await ch.exec("WaitForTone", str(hz), str(BEEP_MS), f"{TONE_WINDOW_S:g}", timeout=TONE_WINDOW_S + 10)
+                if await _status(ch, "WAITFORTONESTATUS") == "SUCCESS":
+                    return "beep", hz
+                if first is not None and await _first_heard(ch):
+                    return "beep", first
+            await ch.exec("WaitForNoise", "200", "1", str(CONFIRM_S), timeout=CONFIRM_S + 10)
+            if await _status(ch, "WAITSTATUS") != "NOISE":
+                return "silence", None
+        return "timeout", None
     finally:
-        await ch.set_variable("TONE_DETECT(0,,x)", "")
+        if first is not None:
+            await ch.set_variable("TONE_DETECT(0,,x)", "")
 
 
-async def wait_for_message_start(ch: ToneChannel, step: Any) -> tuple[str, int | None]:
-    """Wait until the machine records: ("beep", hz) after a beep, else ("silence" | "timeout", None)."""
-    beep_hz, beep_wait_s, silence_ms, wait_s = beep_settings(step)
-    hz = await wait_for_beep(ch, beep_hz, beep_wait_s)
-    if hz is not None:
+async def wait_for_message_start(ch: ToneChannel, step: Any,
+                                 clock: Callable[[], float] = time.monotonic) -> tuple[str, int | None]:  # fmt: skip
+    """Wait until the machine records; what ended the wait (see listen) and the beep's frequency."""
+    beep_hz, beep_wait_s, pause_ms = beep_settings(step)
+    after, hz = await listen(ch, beep_hz, beep_wait_s, pause_ms, clock)
+    if after == "beep":
         await ch.exec("WaitForSilence", str(AFTER_BEEP_MS), "1", "3", timeout=13)  # the beep is over
-        return "beep", hz
-    await ch.exec("WaitForSilence", str(silence_ms), "1", f"{wait_s:g}", timeout=wait_s + 10)
-    status = (await ch.get_variable("WAITSTATUS") or "").upper()
-    return ("timeout" if status == "TIMEOUT" else "silence"), None
+    return after, hz

@@ -106,6 +106,7 @@ class Carrier:
 
     ami_port: int
     scenario: Path = SCENARIO
+    work: Path | None = None  # where the scenario's audio and key files are (default: made by prepare_media)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -136,7 +137,7 @@ class Carrier:
         for port in (self.port, self.media_port, self.media_port + 2):
             if _udp_taken(port):
                 raise SandboxError(f"UDP port {port} on 127.0.0.1 is taken: another carrier or program uses it")
-        work = prepare_media(media_dir())
+        work = self.work or prepare_media(media_dir())
         cmd = [sipp, "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port), "-mi", "127.0.0.1",
                "-mp", str(self.media_port), "-nostdin", "-trace_err", "-error_file", str(self.log_file)]  # fmt: skip
         self.log_file.unlink(missing_ok=True)
