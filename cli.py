@@ -63,6 +63,10 @@ def run(
     trunk_cap: Annotated[
         list[str] | None, typer.Option(help="TRUNK_TEMPLATE=N: live calls on one trunk, all campaigns together.")
     ] = None,
+    trunk_cps: Annotated[
+        list[str] | None, typer.Option(help="TRUNK_TEMPLATE=R: calls per second on one trunk, all campaigns "
+                                            "together; backs off when the carrier refuses (SIP 503).")
+    ] = None,
 ) -> None:
     """The daemon: dial every active campaign until SIGTERM/SIGINT, then drain and exit 0."""
     caps: dict[str, int] = {}
@@ -71,6 +75,16 @@ def run(
         if not sep or not template or not number.isdigit() or int(number) < 1:
             _fail(f"--trunk-cap {item!r}: expected TRUNK_TEMPLATE=N with N >= 1")
         caps[template] = int(number)
+    rates: dict[str, float] = {}
+    for item in trunk_cps or []:
+        template, sep, number = item.rpartition("=")
+        try:
+            rate = float(number)
+        except ValueError:
+            rate = 0.0
+        if not sep or not template or not rate > 0:
+            _fail(f"--trunk-cps {item!r}: expected TRUNK_TEMPLATE=R with R > 0 calls per second")
+        rates[template] = rate
     logging.getLogger().setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:  # journal-friendly: stdout, the journal adds the time
         if type(handler) is logging.StreamHandler:
@@ -82,7 +96,8 @@ def run(
     if db.current_revision(target) != db.head_revision():
         _fail(f"database {db.redact(target)} is not at the newest schema: run dialer db upgrade")
     settings = EngineSettings(
-        agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps
+        agi_url=agi_url or AgiSettings.from_env().url, drain_timeout_s=drain_timeout, trunk_caps=caps,
+        trunk_cps=rates,
     )
     try:
         mqtt = MqttSettings.from_env()

@@ -153,6 +153,7 @@ class EngineSettings:
     replay_every_s: float = 5.0  # how often journaled endings are offered to SQL again
     sweep_every_s: float = 30.0  # how often this run's attempts that no call tracks are ended
     journal: Path | None = None  # None: config.journal_path(database URL, node)
+    trunk_cps: dict[str, float] = field(default_factory=dict)  # trunk template -> calls/s (dialer.engine.pressure)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""Shared fixtures: one sandbox Asterisk for the whole run, on test ports of its own.
+"""Shared fixtures: one sandbox Asterisk for the whole run, on test ports of its own, and the
+simulated SIP carrier (SIPp) behind its PJSIP trunk.
 
 The sandbox is started once per session and stopped at the end by its process id, unless it
-was already running before the tests (then it is left as found). If Asterisk cannot start,
-every test that needs it errors: none is skipped.
+was already running before the tests (then it is left as found). The carrier is started by the
+first test that needs it and stopped by its pid at the end. If either cannot start, every test
+that needs it errors: none is skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import text
 
 from dialer.ami import AmiClient
 from dialer.storage import db
+from dialer.sandbox.carrier import Carrier
 from dialer.sandbox.chroot import SUITES
 from dialer.sandbox.instance import Sandbox
 from tests.postgres import temporary_postgres
@@ -48,6 +51,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
+def carrier(sandbox: Sandbox) -> Iterator[Carrier]:
+    """The SIPp carrier on the sandbox's trunk (AMI port + 3000), stopped by its pid at the end."""
+    with Carrier(sandbox.ami_port) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """One throw-away PostgreSQL server for the session (started and stopped by the tests)."""
     with temporary_postgres() as url:
@@ -69,8 +79,8 @@ async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
         yield client
 
 
-# -- no real-Asterisk or real-SMS test may be skipped ---------------------------------------
-NEVER_SKIPPED = ("asterisk", "sms")
+# -- no real-Asterisk, SIP, SMS or cluster test may be skipped ---------------------------------
+NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster")
 _skipped_asterisk_tests: list[str] = []
 
 
@@ -84,5 +94,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_asterisk_tests:
-        print(f"\nreal-Asterisk and real-SMS tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
+        print(f"\nreal-Asterisk, SIP, SMS and cluster tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -17,6 +17,12 @@ def test_bad_trunk_cap_is_refused() -> None:
     assert result.exit_code == 1 and "expected TRUNK_TEMPLATE=N" in result.output
 
 
+def test_bad_trunk_cps_is_refused() -> None:
+    for value in ("PJSIP/{number}@carrier=0", "PJSIP/{number}@carrier=fast", "=5"):
+        result = runner.invoke(app, ["run", "--trunk-cps", value])
+        assert result.exit_code == 1 and "expected TRUNK_TEMPLATE=R with R > 0" in result.output, value
+
+
 def test_a_database_not_at_the_newest_schema_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = runner.invoke(app, ["run", "--url", url])

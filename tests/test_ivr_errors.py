@@ -219,7 +219,9 @@ async def test_an_attempt_sql_cannot_read_is_hung_up_at_once_as_an_ivr_error(tmp
     service.sql.close()
 
 
-async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_path: Path) -> None:
+async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALER_CACHE_DIR", str(tmp_path / "cache"))  # not the dates other tests rendered
     url = new_database(str(tmp_path / "d.db"))
     person = PERSON
     cid = make_campaign(url, "ran-out", ["+34611100001"], people=[person], flow="collections",
@@ -235,7 +237,8 @@ async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_pa
     host.sql.close()
 
 
-def test_the_date_read_backs_are_checked_again_as_days_pass(tmp_path: Path) -> None:
+def test_the_date_read_backs_are_checked_again_as_days_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALER_CACHE_DIR", str(tmp_path / "cache"))  # not the dates other tests rendered
     url = new_database(str(tmp_path / "d.db"))
     person = PERSON
     cid = make_campaign(url, "horizon", ["+34611100001"], people=[person], flow="collections",

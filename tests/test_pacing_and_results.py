@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dialer.engine.tracker import dial_result
+from dialer.engine.results import dial_result
 from dialer.domain import DialResult
 from dialer.engine.pacing import Slots, TokenBucket
 

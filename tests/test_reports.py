@@ -117,6 +117,7 @@ EXPECTED: dict[str, Any] = {
         {"number_type": "long_distance", "calls": 2, "billed_minutes": 4.0, "rate_per_minute": 0.03, "cost": 0.12},
     ],
     "cost_total": 0.44,
+    "sip_codes": {},  # Local channels: no SIP (tests/test_sip_carrier.py checks the codes)
 }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from dialer.storage.models import Attempt, Contact
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ATTEMPT_COLUMNS = [
     "attempt_id", "contact", "name", "number", "state", "created_at", "originated_at", "answered_at",
-    "ended_at", "dial_result", "outcome", "reason", "q850_cause", "step_reached",
+    "ended_at", "dial_result", "outcome", "reason", "q850_cause", "sip_code", "step_reached",
 ]  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def export_attempts(session: Session, campaign_id: int, out: TextIO) -> int:
     )
     rows = (
         [a.id, ext, name, a.number, a.state, a.created_at, a.originated_at, a.answered_at, a.ended_at,
-         a.dial_result, a.outcome, a.reason, a.q850_cause, a.step_reached]
+         a.dial_result, a.outcome, a.reason, a.q850_cause, a.sip_code, a.step_reached]
         for a, ext, name in session.execute(query)
     )  # fmt: skip
     return write_rows(out, ATTEMPT_COLUMNS, rows)

@@ -17,7 +17,7 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.ivr.dialplan import AMD_ARGS
+from dialer.ivr.dialplan import AMD_ARGS, AMD_FLAGS
 from dialer.domain import DialResult, Outcome
 from dialer.ivr.flow import FlowError, builtin_names, load_file
 from prompts.templates import builtin
@@ -110,12 +110,13 @@ def _prompts(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
 
 
 def _amd(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
-    c.keys(path, t, (*AMD_ARGS, "enabled", "notsure"))
+    c.keys(path, t, (*AMD_ARGS, *AMD_FLAGS))
     for key in AMD_ARGS:
         if key in t:
             c.integer(path + (key,), t[key], 0, 60000)
-    if "enabled" in t and not isinstance(t["enabled"], bool):
-        c.error(path + ("enabled",), f"expected true or false, got {toml_type(t['enabled'])}")
+    for key in ("enabled", "sit"):
+        if key in t and not isinstance(t[key], bool):
+            c.error(path + (key,), f"expected true or false, got {toml_type(t[key])}")
     if "notsure" in t and t["notsure"] not in ("human", "machine"):
         c.error(path + ("notsure",), f"{t['notsure']!r}: expected human or machine")
 

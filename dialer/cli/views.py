@@ -93,6 +93,13 @@ def report(r: Report) -> Group:
                 value = f"{value:g} {r.cost_currency}"
             sms.add_row(key.replace("_", " "), _fmt(value))
         parts.append(sms)
+    if r.sip_codes:
+        sip = Table(title="SIP responses (the carrier's last answer)")
+        sip.add_column("SIP code")
+        sip.add_column("attempts", justify="right")
+        for code, n in r.sip_codes.items():
+            sip.add_row(code, str(n))
+        parts.append(sip)
     if r.cost_total is not None:
         costs = Table(title=f"Cost estimate ({r.cost_currency}, billed per {r.cost_billing_increment_s} s)")
         for col in ("number type", "calls", "billed minutes", "rate/min", "cost"):

@@ -14,6 +14,7 @@ from dialer.ami import AmiClient, EventStream
 from dialer.config import EngineSettings
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.pacing import Slots
+from dialer.engine.pressure import TrunkPace
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
@@ -40,6 +41,7 @@ class EngineBase:
     _runners: dict[int, asyncio.Task[None]]
     _campaign_slots: dict[int, Slots]
     _trunk_slots: dict[str, Slots]
+    _trunk_paces: dict[str, TrunkPace]  # calls/s per trunk, backing off under carrier pressure
     _reconnecting: asyncio.Task[None] | None
     _watchdog: asyncio.Task[None] | None
     _started: datetime

@@ -11,7 +11,9 @@ from dialer.ami import AmiActionError, AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import AttemptState, DialResult, Outcome
 from dialer.engine.base import EngineBase
 from dialer.engine.pacing import Slots
-from dialer.engine.tracker import LiveCall, connected_outcome, dial_result
+from dialer.engine.pressure import TrunkPace
+from dialer.engine.results import FarEnd, carrier_took, classify
+from dialer.engine.tracker import LiveCall, connected_outcome
 from dialer.ivr.dialplan import originate_variables
 from dialer.storage.claims import Plan
 from dialer.storage.endings import Ending
@@ -22,11 +24,25 @@ log = logging.getLogger(__name__)
 
 IVR_GRACE_S = 5.0
 RESPONSE_GRACE_S = 2.0  # an OriginateResponse follows the Hangup of a call that failed
+GONE_GRACE_S = 2.0  # the channel's last reports (hangup handler, Hangup) after the OriginateResponse
 HANGUP_TIMEOUT_S, HANGUP_CAUSE = 5.0, 16  # normal clearing
 
 
 class Calls(EngineBase):
     """Part of Engine: the life of one attempt once it is claimed."""
+
+    def _trunk_pace(self, template: str) -> TrunkPace:
+        if template not in self._trunk_paces:
+            self._trunk_paces[template] = TrunkPace(template, self.settings.trunk_cps.get(template))
+        return self._trunk_paces[template]
+
+    def _carrier_said(self, template: str, far: FarEnd) -> None:
+        """Feed the trunk's pacing: the carrier refused the call (overload) or took it."""
+        took = carrier_took(far)
+        if took is True:
+            self._trunk_pace(template).took()
+        elif took is False:
+            self._trunk_pace(template).refused()
 
     async def _guarded(self, call: LiveCall, slots: list[Slots], work: Coroutine[Any, Any, None]) -> None:
         """Run one call's work; whatever happens, its slots are released exactly once."""
@@ -90,23 +106,25 @@ class Calls(EngineBase):
         except AmiActionError as exc:
             await self._end(call, dial_result=DialResult.FAILED, reason=f"Originate refused: {exc.message}")
             return
+        template = plan.template or campaign.trunk_template
         if resp.get("Response") == "Success":
+            self._trunk_pace(template).took()
             self.tracker.answered(call, "answered")  # unless Newstate Up said so first
             await self._follow(call)
             return
-        reason = int(resp.get("Reason") or 0)
-        if call.hangup_cause is None:  # the channel's Hangup carries the Q.850 cause
-            try:
-                await asyncio.wait_for(call.ended.wait(), 2.0)
-            except asyncio.TimeoutError:
-                pass
-        await self._not_connected(call, reason)
+        # the hangup handler's report (SIP cause, tone) and the Hangup (Q.850 cause) may come after
+        await _wait(call.gone, GONE_GRACE_S)
+        await self._not_connected(call, int(resp.get("Reason") or 0), template)
 
-    async def _not_connected(self, call: LiveCall, reason: int) -> None:
-        """End a call that was never answered: its dial result from the Reason and the cause."""
-        result = dial_result(reason, call.hangup_cause)
+    async def _not_connected(self, call: LiveCall, reason: int, template: str | None = None) -> None:
+        """End a call that was never answered: its dial result from what the far end said (SIT tone,
+        SIP code, OriginateResponse Reason, Q.850 cause: dialer.engine.results)."""
+        far = call.far_end(reason)
+        result, why = classify(far)
+        if template is not None:
+            self._carrier_said(template, far)
         call.transition(AttemptState.ENDED, result.value)
-        await self._end(call, dial_result=result, reason=_cut(f"originate reason {reason}", call))
+        await self._end(call, dial_result=result, reason=_cut(why, call))
 
     async def _follow(self, call: LiveCall) -> None:
         """Wait for the end of a call Asterisk has (or had: resync sets `lost`)."""
@@ -138,6 +156,7 @@ class Calls(EngineBase):
                 return
             await self._end(call, outcome=Outcome.UNKNOWN, reason="ended; whether it was answered is unknown")
             return
+        await _wait(call.gone, GONE_GRACE_S)  # the hangup handler's SIP cause comes before the Hangup
         outcome, reason = connected_outcome(call)
         call.transition(AttemptState.ENDED, outcome.value)
         await self._end(call, outcome=outcome, reason=_cut(reason, call))
@@ -159,7 +178,8 @@ class Calls(EngineBase):
 
     async def _end(self, call: LiveCall, **result: Any) -> None:
         fields: dict[str, Any] = {"cause": call.hangup_cause, "step": call.step, "details": call.details,
-                                  "events": call.events, "ended_at": self.repo.clock(), **result}
+                                  "events": call.events, "ended_at": self.repo.clock(), "sip_code": call.sip_code,
+                                  **result}  # fmt: skip
         events = fields["events"]  # an IVR that spoke had the call answered, if nothing said when
         fields.setdefault("answered_at", call.answered_at or (events[0].at if events else None))
         ending = Ending(call.attempt_id, **fields)
@@ -172,3 +192,12 @@ class Calls(EngineBase):
 
 def _cut(reason: str, call: LiveCall) -> str:
     return f"{reason}; the dialer hung up: {call.cut}" if call.cut else reason
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event` at most `timeout` seconds; whether it came."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True

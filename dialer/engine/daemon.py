@@ -32,6 +32,7 @@ from dialer.engine.journal import Journal
 from dialer.engine.link import BOOT_TIMEOUT_S, Link
 from dialer.engine.node import NodeKeeper
 from dialer.engine.pacing import Slots
+from dialer.engine.pressure import TrunkPace
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker, interrupted
 from dialer.events import EventSink, LiveEvents
@@ -74,6 +75,7 @@ class Engine(Link):
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._campaign_slots: dict[int, Slots] = {}
         self._trunk_slots: dict[str, Slots] = {}
+        self._trunk_paces: dict[str, TrunkPace] = {}
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None

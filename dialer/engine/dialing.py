@@ -1,5 +1,6 @@
 """The engine's dialing: one task per active campaign, pacing (campaign slots, trunk slots, a
-token bucket) and claims in SQL, each claimed attempt handed to its own call task."""
+token bucket, the trunk's calls/s under carrier pressure) and claims in SQL, each claimed
+attempt handed to its own call task."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class Dialing(Calls):
         slots.limit = campaign.max_concurrent
         self.live.touch(campaign.id)  # events: progress
         trunk = self._trunk_slot(campaign.trunk_template)
+        pace = self._trunk_pace(campaign.trunk_template)  # the trunk's calls/s, all campaigns together
         # a tenth of a second's worth of calls may leave together (and share one SQL claim)
         bucket = TokenBucket(campaign.calls_per_second, burst=campaign.calls_per_second / 10)
         while not self._stopping.is_set():
@@ -77,7 +79,8 @@ class Dialing(Calls):
             wanted = 1
             try:
                 await bucket.acquire()
-                wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1)  # one SQL claim for all
+                await pace.acquire()
+                wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1, pace)  # one SQL claim for all
                 plans = await self._claim(campaign.id, wanted, screen) if self._ready.is_set() else []
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)

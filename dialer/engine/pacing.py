@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 _EPSILON = 1e-9  # float steps of the clock must not lose a token
 
@@ -25,6 +26,13 @@ class TokenBucket:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
+
+    def set_rate(self, rate: float) -> None:
+        """A new rate from now on (tokens saved so far are kept)."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0 calls per second")
+        self._refill()
+        self.rate = rate
 
     def wait_time(self) -> float:
         """Seconds until a token is there (0 if one is there now)."""
@@ -85,15 +93,23 @@ class Slots:
         self._freed.set()
 
 
-def take_more(slots: Slots, trunk: Slots, bucket: TokenBucket, limit: int) -> int:
-    """How many more calls may go out right now (up to `limit`): a campaign slot, a trunk slot
-    and a token each, all taken; what cannot be taken whole is put back."""
+class Pace(Protocol):
+    def take(self) -> bool: ...
+
+    def wait_time(self) -> float: ...
+
+
+def take_more(slots: Slots, trunk: Slots, bucket: TokenBucket, limit: int, trunk_pace: Pace | None = None) -> int:
+    """How many more calls may go out right now (up to `limit`): a campaign slot, a trunk slot,
+    a token and a place in the trunk's calls/s each, all taken; what cannot be taken whole is put
+    back."""
     more = 0
     while more < limit and slots.try_acquire():
         if not trunk.try_acquire():
             slots.release()
             break
-        if not bucket.take():
+        trunk_ready = trunk_pace is None or trunk_pace.wait_time() <= 0
+        if not trunk_ready or not bucket.take() or (trunk_pace is not None and not trunk_pace.take()):
             slots.release()
             trunk.release()
             break

@@ -1,8 +1,8 @@
-"""Call tracking: AMI events routed to live attempts, and what a finished call means.
+"""Call tracking: AMI events routed to live attempts, and what a connected call's end means.
 
-One table turns an OriginateResponse Reason and a Q.850 hang-up cause into a dial result;
-another turns what the dialplan and the IVR reported into a connected outcome. No I/O here:
-the engine feeds events in and records what comes out.
+The dial results of calls that never connected come from dialer.engine.results (the one table:
+SIT, SIP response, Reason, Q.850 cause); here, what the dialplan and the IVR reported becomes a
+connected outcome. No I/O here: the engine feeds events in and records what comes out.
 """
 
 from __future__ import annotations
@@ -14,49 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dialer.domain import AttemptState, DialResult, Outcome
+from dialer.domain import AttemptState, Outcome
+from dialer.engine.results import FarEnd, parse_sip_cause
 from dialer.ivr.dialplan import decode_details
 
 log = logging.getLogger(__name__)
-
-# OriginateResponse Reason: the last control frame the outgoing channel signalled.
-REASON_HANGUP, REASON_RINGING, REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION = 1, 3, 4, 5, 8
-REASON_RESULTS: dict[int, DialResult] = {
-    REASON_BUSY: DialResult.BUSY,
-    REASON_CONGESTION: DialResult.CONGESTION,
-    REASON_RINGING: DialResult.NO_ANSWER,  # rang until the ring timeout
-}
-# Q.850 cause -> dial result, for calls that failed without a decisive Reason.
-CAUSE_RESULTS: dict[int, DialResult] = {
-    1: DialResult.INVALID_NUMBER,  # unallocated number
-    2: DialResult.INVALID_NUMBER,  # no route to network
-    3: DialResult.INVALID_NUMBER,  # no route to destination
-    22: DialResult.INVALID_NUMBER,  # number changed
-    28: DialResult.INVALID_NUMBER,  # invalid number format
-    17: DialResult.BUSY,  # user busy
-    16: DialResult.NO_ANSWER,  # normal clearing before answer: the callee hung up while ringing
-    18: DialResult.NO_ANSWER,  # no user responding
-    19: DialResult.NO_ANSWER,  # no answer
-    20: DialResult.NO_ANSWER,  # subscriber absent (phone off)
-    34: DialResult.CONGESTION,  # no circuit available
-    38: DialResult.CONGESTION,  # network out of order
-    41: DialResult.CONGESTION,  # temporary failure
-    42: DialResult.CONGESTION,  # switching equipment congestion
-    44: DialResult.CONGESTION,  # requested circuit not available
-    47: DialResult.CONGESTION,  # resource unavailable
-}
-
-
-def dial_result(reason: int, cause: int | None) -> DialResult:
-    """What a failed Originate means: Reason first when it is decisive, then the cause."""
-    if reason in REASON_RESULTS:
-        return REASON_RESULTS[reason]
-    if cause and cause in CAUSE_RESULTS:
-        return CAUSE_RESULTS[cause]
-    if reason == REASON_HANGUP:
-        return DialResult.NO_ANSWER
-    return DialResult.FAILED
-
 
 @dataclass
 class LiveCall:
@@ -72,10 +34,14 @@ class LiveCall:
     amd_status: str | None = None
     amd_cause: str | None = None
     hangup_cause: int | None = None
+    sip_code: int | None = None  # the last SIP response (PJSIP's own cause), from the hangup handler
+    sip_text: str | None = None  # e.g. "SIP 486 Busy Here"
+    sit: bool = False  # special information tone in early media
     step: str | None = None
     outcome: Outcome | None = None  # set by the IVR when it decides one
     details: dict[str, Any] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk's Hangup: no more reports come
     ivr_done: asyncio.Event | None = None  # set while an in-process IVR session runs the call
     ivr_report: Any = None  # that session's report so far (dialer.ivr.call.CallReport)
     events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows, recorded with the ending
@@ -84,6 +50,9 @@ class LiveCall:
     agi_token_hash: str | None = field(default=None, repr=False)
     agi_admitted: bool = False
     cut: str | None = None  # why the dialer hung the call up itself, if it did
+
+    def far_end(self, reason: int) -> FarEnd:
+        return FarEnd(reason, self.hangup_cause, self.sip_code, self.sip_text, self.sit)
 
     def transition(self, new: AttemptState, why: str) -> None:
         log.info("attempt %s: %s -> %s (%s)", self.attempt_id, self.state.value, new.value, why)
@@ -152,12 +121,18 @@ class CallTracker:
             elif kind == "DialerEnd":
                 self._ivr_report(call, event)
                 self._ended(call, event.get("Cause"))
+            elif kind == "DialerHangup":  # the dialled channel's hangup handler: SIP's own cause
+                call.sip_code, call.sip_text = parse_sip_cause(event.get("Tech"))
+            elif kind == "DialerSit":
+                call.sit = True
+                log.info("attempt %s: special information tone in early media", call.attempt_id)
             return
         call = self.calls.get(str(event.get("Uniqueid") or ""))
         if call is None:
             return
         if name == "Hangup":
             self._ended(call, event.get("Cause"))
+            call.gone.set()
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Up":
             self.answered(call, "Newstate Up")
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Ringing":

@@ -5,7 +5,9 @@ A flow is a start step and named steps. Each step has a `type`:
 - say:      play `prompt`, then go to `next`.
 - amd:      read the dialplan's AMD verdict: `human`, `machine` and `notsure` name the next steps
             (notsure defaults to the campaign's choice, else human).
-- machine:  wait for the end of the greeting, play `prompt` (the machine message), end as machine.
+- machine:  listen until the greeting is over: a beep (`beep_hz`), or a pause (`pause_ms`) with
+            no sound after it; at most `beep_wait_s` (or `wait_s`). Then play `prompt` (the machine
+            message) and end as machine (dialer.ivr.voicemail).
 - identity: "If you are {name}, press 1" (`confirm_name`) and/or digits checked against the
             contact field `digits_field`; at most `tries`; `next` on success, `failed` otherwise.
 - menu:     play `prompt`, map `keys` to next steps; `timeout_s`, `retries`, `invalid` and
@@ -38,7 +40,8 @@ KEYS = set("0123456789*#")
 _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "say": {"prompt": (str, True), "next": (str, False)},
     "amd": {"human": (str, True), "machine": (str, True), "notsure": (str, False)},
-    "machine": {"prompt": (str, True), "wait_s": ((int, float), False)},
+    "machine": {"prompt": (str, True), "wait_s": ((int, float), False), "beep_hz": (list, False),
+                "beep_wait_s": ((int, float), False), "pause_ms": (int, False)},
     "identity": {
         "confirm_name": (bool, False), "digits_field": (str, False), "digits": (int, False),
         "tries": (int, False), "next": (str, True), "failed": (str, True), "timeout_s": ((int, float), False),
@@ -180,6 +183,9 @@ def parse(data: Mapping[str, Any], source: str) -> Flow:
             errors.append(f"{where}.kind: expected date, amount or digits")
         if step.type == "outcome" and step.spec.get("outcome") not in OUTCOMES:
             errors.append(f"{where}.outcome: expected one of {', '.join(sorted(OUTCOMES))}")
+        if step.type == "machine" and not all(
+                isinstance(f, int) and 100 <= f <= 3900 for f in step.spec.get("beep_hz", [])):  # fmt: skip
+            errors.append(f"{where}.beep_hz: expected frequencies in Hz, 100 to 3900")
         if step.type == "identity" and not (step.spec.get("confirm_name", True) or step.spec.get("digits_field")):
             errors.append(f"{where}: needs confirm_name or digits_field")
     start = data.get("start")

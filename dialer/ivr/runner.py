@@ -20,6 +20,7 @@ from dialer.ivr.capture import CaptureSteps
 from dialer.ivr.flow import END, Step
 from dialer.ivr.prompt_book import PromptMissing
 from dialer.ivr.transfer import TransferSteps
+from dialer.ivr.voicemail import wait_for_message_start
 from prompts.templates import TemplateError
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,10 @@ class FlowRunner(CaptureSteps, TransferSteps):
     async def _machine(self, step: Step) -> str:
         self.report.outcome = Outcome.MACHINE
         self.report.details["message_left"] = False
-        wait_s = float(step.get("wait_s", 20))
-        # the end of the greeting: 1.5 s of silence (the beep is shorter), at most wait_s
-        await self.ch.exec("WaitForSilence", "1500", "1", f"{wait_s:g}", timeout=wait_s + 10)
+        # after the beep (res_tonedetect), else after the greeting's end (silence): dialer.ivr.voicemail
+        after, hz = await wait_for_message_start(self.ch, step)
+        self.report.details["message_after"] = after
+        self.event("fact", "voicemail", f"{after} {hz} Hz" if hz else after)
         await self.ch.stream_file(self.path(step.get("prompt")), "")
         self.report.details["message_left"] = True
         return step.next

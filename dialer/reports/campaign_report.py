@@ -11,6 +11,7 @@ Definitions (README, "Reports"):
 - drop-off funnel: per IVR step, the attempts that entered it (ivr_event kind "step") and the
   hung_up_early attempts whose step_reached is that step, in the order steps are entered.
 - key path: an attempt's keys in order, "step:digits" joined by ">".
+- SIP codes: attempts per the carrier's last SIP response (PJSIP trunks; dialer.engine.results).
 - cost: per connected attempt, call time rounded up to the billing increment, times the rate
   per minute of its number type (dialer.reports.costs).
 """
@@ -92,6 +93,7 @@ class Report:
     costs: list[CostLine] = field(default_factory=list)
     cost_total: float | None = None
     sms: dict[str, Any] | None = None  # dialer.reports.sms_report: texts, parts, replies, cost
+    sip_codes: dict[str, int] = field(default_factory=dict)  # the carrier's last SIP response -> attempts
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -107,6 +109,7 @@ class Report:
         rows += [("summary", k, v) for k, v in scalars.items() if not k.startswith("cost")]
         rows += [("dial_result", k, v) for k, v in self.dial_results.items()]
         rows += [("outcome", k, v) for k, v in self.outcomes.items()]
+        rows += [("sip_code", k, v) for k, v in self.sip_codes.items()]
         for s in self.funnel:
             rows += [("funnel_entered", s.step, s.entered), ("funnel_hung_up_early", s.step, s.hung_up_early)]
         rows += [("key_path", p, n) for p, n in self.key_paths]
@@ -182,6 +185,9 @@ def build_report(session: Session, campaign: Campaign) -> Report:
         promises_to_pay=promised, promised_amount=str(total), promises_without_amount=without,
         funnel=_funnel(session, cid), key_paths=_key_paths(session, cid),
         avg_call_s=None if avg_call is None else round(float(avg_call), 1),
+        sip_codes={str(code): n for code, n in session.execute(
+            select(Attempt.sip_code, func.count()).where(mine, Attempt.sip_code.is_not(None))
+            .group_by(Attempt.sip_code).order_by(Attempt.sip_code))},
     )  # fmt: skip
     report.sms = sms_summary(session, cid)
     costs = campaign.settings.get("costs")

@@ -22,6 +22,7 @@ from pathlib import Path
 from dialer.ami import AmiClient, AmiError
 from dialer.config import AgiSettings, AmiSettings, prompt_cache_dir
 from dialer.sandbox import chroot
+from dialer.sandbox.carrier import CARRIER_PORT_OFFSET
 from dialer.sandbox.chroot import SandboxError
 from dialer.sandbox.processes import alive, check_port_free, running_instances, wait_gone
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
 BOOT_TIMEOUT_S = 60.0
+SIP_PORT_OFFSET = 2000  # PJSIP transport: AMI port + 2000 (asterisk_conf/sandbox/pjsip.conf)
 STOP_TIMEOUT_S = 10.0
 
 
@@ -88,6 +90,15 @@ class Sandbox:
         """What a `dialer` process needs to use this sandbox: its ports, and DIALER_SANDBOX=1, without
         which `dialer run` refuses the sandbox's public AMI secret (dialer.config.AmiSettings)."""
         return {"DIALER_AMI_PORT": str(self.ami_port), "DIALER_AGI_PORT": str(self.agi_port), "DIALER_SANDBOX": "1"}
+    @property
+    def sip_port(self) -> int:
+        """Asterisk's PJSIP transport (UDP, loopback): the AMI port + 2000."""
+        return self.ami_port + SIP_PORT_OFFSET
+
+    @property
+    def carrier_port(self) -> int:
+        """Where the simulated carrier (SIPp) listens: the AMI port + 3000 (dialer.sandbox.carrier)."""
+        return self.ami_port + CARRIER_PORT_OFFSET
 
     # -- configuration ----------------------------------------------------------------
     def install_conf(self) -> None:
@@ -102,6 +113,9 @@ class Sandbox:
                 text = re.sub(r"(?m)^port\s*=.*$", f"port = {self.ami_port}", text, count=1)
             if src.name == "extensions_dialer.conf":
                 text = text.replace("agi://127.0.0.1:4573", self.agi.url)
+            if src.name == "pjsip.conf":
+                text = text.replace("127.0.0.1:5060", f"127.0.0.1:{self.sip_port}")
+                text = text.replace("127.0.0.1:5070", f"127.0.0.1:{self.carrier_port}")
             (etc / src.name).write_text(text)
         var = self.inner_var
         (etc / "asterisk.conf").write_text(

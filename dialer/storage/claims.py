@@ -27,6 +27,7 @@ from dialer.domain import AttemptState, Disposition
 from dialer.storage import guards
 from dialer.storage.limits import room, trunk_of
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
+from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,9 @@ class Claims:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                invalid = invalid_numbers(s, [c.id for c in contacts])  # out of rotation for good
                 gate = None if schedule is None else Gate(s, schedule, contacts, now, hold_for(campaign, schedule))
-                picks = _pick(contacts, want, blocked, gate, screen, now, parked)
+                picks = _pick(contacts, want, blocked, gate, screen, now, parked, invalid)
                 dial_by = gate.dial_by if gate is not None else {}
                 plans.extend(self._claim_batch(s, campaign, template, picks, now, token, dial_by))
             space.charge(len(plans), now)
@@ -226,14 +228,19 @@ class Claims:
 
 
 def _pick(contacts: list[Contact], want: int, blocked: set[str], gate: Gate | None, screen: Screen | None,
-          now: datetime, parked: list[str]) -> list[tuple[Contact, Phone]]:  # fmt: skip
+          now: datetime, parked: list[str], invalid: dict[int, set[str]]) -> list[tuple[Contact, Phone]]:  # fmt: skip
     """Up to `want` contacts to call now, each with its phone; the others are set aside: suppressed
     (no number off the DNC list), not due (the gate moved next_attempt_at), or parked by `screen`."""
     picks: list[tuple[Contact, Phone]] = []
     for contact in contacts:
         if len(picks) == want:
             break  # the rest stay due for the next claim
-        phone = _pick_phone(contact, blocked)
+        dead = invalid.get(contact.id, set())  # numbers an attempt found invalid: never dialled again
+        phone = _pick_phone(contact, blocked | dead)
+        if phone is None and dead and not {p.number for p in contact.phones} - dead - blocked:
+            contact.disposition = Disposition.EXHAUSTED
+            log.info("contact %s exhausted: %s", contact.id, NO_NUMBER_LEFT)
+            continue
         if phone is None:
             contact.disposition = Disposition.SUPPRESSED
             log.info("contact %s suppressed: no phone, or every number is on the DNC list", contact.id)

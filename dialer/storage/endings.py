@@ -16,6 +16,7 @@ from dialer.domain import AttemptState, DialResult, Disposition, Outcome
 from dialer.storage import guards
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
+from dialer.storage.rotation import NO_NUMBER_LEFT, numbers_left
 from dialer.storage.scheduling import after_ending, histories, hold_for, schedule_for
 from scheduler.caps import Past
 from scheduler.windows import ScheduleError
@@ -56,6 +57,7 @@ class Ending:
     events: tuple[Any, ...] = ()  # the IVR's step/key/fact rows (ivr_store.EventRow), stored with the ending
     ended_at: datetime | None = None  # when the call ended (a replayed ending is written later); None: now
     answered_at: datetime | None = None  # kept when SQL has no answer time yet
+    sip_code: int | None = None  # the carrier's last SIP response (PJSIP trunks)
 
     @property
     def what(self) -> str:
@@ -117,6 +119,7 @@ class Endings:
                 attempt.answered_at = attempt.answered_at or e.answered_at
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
+                attempt.sip_code = e.sip_code
                 attempt.details = {**attempt.details, **(e.details or {})}
                 add_events(s, attempt.id, e.events)
                 campaign = campaigns.get(attempt.campaign_id) or s.get(Campaign, attempt.campaign_id)
@@ -168,6 +171,10 @@ class Endings:
             return
         if attempt.outcome in REACHED:
             contact.disposition = Disposition.REACHED
+            return
+        if attempt.dial_result == DialResult.INVALID_NUMBER and not numbers_left(s, contact):
+            contact.disposition = Disposition.EXHAUSTED  # the number is out of rotation (storage.rotation)
+            attempt.reason = f"{attempt.reason}; {NO_NUMBER_LEFT}"
             return
         rules = retry_rules(campaign)
         if contact.attempts >= rules["max_attempts"]:

@@ -160,6 +160,7 @@ class Attempt(Base):
     outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome))
     reason: Mapped[str | None] = mapped_column(Text)
     q850_cause: Mapped[int | None] = mapped_column(Integer)
+    sip_code: Mapped[int | None] = mapped_column(Integer)  # the carrier's last SIP response (486, 503, 200...)
     step_reached: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # message_left, agent_answered, queue wait
     # SHA-256 of the attempt's AGI token (dialer.ivr.trust), never the token; "used" once admitted
