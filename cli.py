@@ -22,6 +22,7 @@ from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.events import MqttPublisher
 from dialer.sms import make_gateway
+from dialer.sms.on_ending import texts_after_ending
 from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.storage import db
@@ -96,7 +97,7 @@ def run(
         _fail(str(exc))
     # the daemon's statements end before the engine stops waiting for them
     sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
-    repo = Repository(db.session_factory(sql), node=node_name())
+    repo = Repository(db.session_factory(sql), node=node_name(), ending_hooks=(texts_after_ending,))
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
     engine = Engine(repo, ami, settings, ivr, events=publisher)
 

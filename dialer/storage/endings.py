@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, DialResult, Disposition, Outcome
 from dialer.storage import guards
+from dialer.storage.ending_hooks import EndingHook, run_hooks
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
 from dialer.storage.scheduling import after_ending, histories, hold_for, schedule_for
@@ -76,6 +77,7 @@ class Endings:
 
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
+    ending_hooks: tuple[EndingHook, ...] = ()  # storage.ending_hooks: e.g. texts after the ending
 
     def mark_answered(self, attempt_id: str, at: datetime | None = None) -> None:
         """An originating attempt was answered (one guarded UPDATE: an ended attempt stays ended)."""
@@ -131,6 +133,7 @@ class Endings:
                 if contact.live_attempt_id == attempt.id:
                     contact.live_attempt_id = None
                 self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
+                run_hooks(s, self.ending_hooks, campaign, contact, attempt, now)
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
 
