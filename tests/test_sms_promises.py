@@ -3,8 +3,9 @@ SMPP SMSC (tests/smsc.py, started and stopped by pid) and `dialer payments impor
 run as the real CLI:
 
 - an ending whose call captured a promise holds the contact until the date plus the grace period;
-- a payments file marks a contact paid, keeps its promise and cancels its queued text; bad lines
-  are reported as FILE:LINE: FIELD: REASON and change nothing;
+- a payments file marks a contact paid, keeps its promise and cancels its queued text (a contact
+  paid during its call stays paid after the call's ending); bad lines are reported as
+  FILE:LINE: FIELD: REASON and change nothing;
 - a promise that passes unpaid puts the contact back (claimed again), and that call's ending marks
   it broken; `dialer explain` says which of open, kept and broken holds.
 """
@@ -44,7 +45,7 @@ DUE_AT = datetime.combine(PROMISED + timedelta(days=1 + GRACE), datetime.min.tim
 PERSON = {"name": "Ana", "amount": "300", "concept": "gas"}
 SETTINGS = {"company": "Gas", "retries": {"max_attempts": 3}, "promise": {"grace_days": GRACE},
             "sms": {"sender": "Gas", "payment_link": "https://pay.example/{external_id}"}}  # fmt: skip
-NUMBERS = ["+34600200001", "+34600200002", "+34600200003", "+34600200004"]
+NUMBERS = ["+34600200001", "+34600200002", "+34600200003", "+34600200004", "+34600200005"]
 
 
 @dataclass(frozen=True)
@@ -71,22 +72,23 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     tmp = tmp_path_factory.mktemp("promises")
     url = new_database(str(tmp / "d.db"))
-    cid = make_campaign(url, "ptp", NUMBERS, people=[PERSON] * 4, render=False, flow="collections",
+    cid = make_campaign(url, "ptp", NUMBERS, people=[PERSON] * 5, render=False, flow="collections",
                         settings=SETTINGS, calls_per_second=100)  # fmt: skip
     sessions = db.session_factory(db.make_engine(url))
     repo = Repository(sessions, ending_hooks=(promise_after_ending, texts_after_ending))
     out: dict[str, object] = {"url": url}
-    plans = {p.number: p for p in repo.claim(cid, 4)}
+    plans = {p.number: p for p in repo.claim(cid, 5)}  # C4 stays on its call while it pays
     repo.finish_many([_promise_call(plans[n].attempt_id) for n in NUMBERS[:3]]
                      + [Ending(plans[NUMBERS[3]].attempt_id, "ivr", outcome=Outcome.ANSWERED)])  # fmt: skip
     out["claimed_held"] = repo.claim(cid, 4)
     out["explain_open"] = _cli("explain", "C2", "--url", url).stdout
     payments = tmp / "payments.csv"
     payments.write_text("external_id,amount,date\nC0,300.00,2026-11-28\nC9,10,2026-11-28\nC1,diez,2026-11-28\n"
-                        "C1,300,28/11/2026\n")  # fmt: skip
+                        "C1,300,28/11/2026\nC4,300,2026-11-28\n")  # fmt: skip
     out["import_strict"] = _cli("payments", "import", str(payments), "--url", url, "--strict")
     out["import"] = _cli("payments", "import", str(payments), "--url", url)
     out["explain_kept"] = _cli("explain", "C0", "--url", url).stdout
+    repo.finish_many([_promise_call(plans[NUMBERS[4]].attempt_id)])  # paid during the call: stays paid
     with smpp_smsc(tmp, {}) as smsc:
         gateway = SmppGateway(GatewaySettings.from_url(f"smpp://dialer:secret@127.0.0.1:{smsc.port}?rate=50"))
 
@@ -132,11 +134,13 @@ def test_payments_import_marks_paid_keeps_the_promise_and_cancels_the_text(run: 
         assert [e.split(": ", 2)[0].rsplit(":", 1)[1] for e in errors] == ["3", "4", "5"]
         assert errors[0].endswith(": external_id: no contact 'C9'")
         assert errors[1].endswith(": amount: 'diez' is not a number") and ": date: " in errors[2]
-    assert done.returncode == 0 and "1 contacts paid (1 promises kept, 1 texts cancelled)" in done.stdout  # type: ignore[attr-defined]
+    assert done.returncode == 0 and "2 contacts paid (1 promises kept, 1 texts cancelled)" in done.stdout  # type: ignore[attr-defined]
     c0 = run["contacts"]["C0"]  # type: ignore[index]
     assert c0.disposition == Disposition.PAID and run["promises"][c0.id].state == PromiseState.KEPT  # type: ignore[index]
     assert (run["texts"][NUMBERS[0]].state, run["texts"][NUMBERS[0]].error_code) == (SmsState.CANCELLED, "paid")  # type: ignore[index]
     assert run["texts"][NUMBERS[1]].state == SmsState.DELIVERED  # type: ignore[index]
+    c4 = run["contacts"]["C4"]  # type: ignore[index]
+    assert c4.disposition == Disposition.PAID and c4.id not in run["promises"] and NUMBERS[4] not in run["texts"]  # type: ignore[operator]
     assert "promise: kept" in run["explain_kept"] and "settled: paid" in run["explain_kept"]  # type: ignore[operator]
 
 

@@ -148,6 +148,8 @@ class Endings:
     @classmethod
     def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime,
                    history: list[Past]) -> None:  # fmt: skip
+        if contact.disposition == Disposition.PAID:
+            return  # paid during the call (dialer payments import): nothing more to decide
         cls._retry_rules(s, campaign, contact, attempt, now)
         try:
             schedule = schedule_for(campaign)

@@ -52,7 +52,7 @@ def break_passed(s: Session, contact_id: int, now: datetime) -> int:
 def promise_after_ending(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
     """An ending hook (storage.ending_hooks): record the call's promise and hold the contact."""
     rules = promise_rules(campaign)
-    if rules is None:
+    if rules is None or contact.disposition == Disposition.PAID:
         return
     if break_passed(s, contact.id, now):
         log.info("contact %s: a promise to pay passed unpaid (broken)", contact.id)
