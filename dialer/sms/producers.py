@@ -48,7 +48,10 @@ def notices(sessions: sessionmaker[Session], now: datetime) -> list[Change]:
             if not notice:
                 continue
             has_notice = exists().where(Sms.contact_id == Contact.id, Sms.kind == "notice")
-            fresh = (Contact.attempts == 0) if "before_call_s" in notice else true()
+            # before the first call: fresh contacts (never given a time; the index on next_attempt_at)
+            fresh = true()
+            if "before_call_s" in notice:
+                fresh = (Contact.attempts == 0) & Contact.next_attempt_at.is_(None)
             found = s.scalars(select(Contact).where(Contact.campaign_id == campaign.id, ~has_notice, fresh,
                                                     Contact.disposition == Disposition.PENDING)
                               .order_by(Contact.id).limit(BATCH))  # fmt: skip
@@ -59,6 +62,7 @@ def notices(sessions: sessionmaker[Session], now: datetime) -> list[Change]:
 
 def _notice(s: Session, campaign: Campaign, notice: dict[str, object], contact: Contact, now: datetime) -> list[Change]:
     if not contact.phones:
+        contact.next_attempt_at = contact.next_attempt_at or now  # the claim suppresses it
         return []
     number = text_number(contact, contact.phones[0].number)
     start = now
@@ -67,8 +71,8 @@ def _notice(s: Session, campaign: Campaign, notice: dict[str, object], contact: 
         try:
             day = datetime.combine(datetime.fromisoformat(str(due)[:10]).date(), time(), UTC)
         except ValueError:
-            log.warning("campaign %s, contact %s: due_date %r is not a date: no notice", campaign.name,
-                        contact.external_id, due)  # fmt: skip
+            log.debug("campaign %s, contact %s: due_date %r is not a date: no notice", campaign.name,
+                      contact.external_id, due)  # fmt: skip
             return []
         start = max(now, day - timedelta(days=float(str(notice["days_before_due"]))))
         if day + timedelta(days=1) <= now:
