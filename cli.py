@@ -15,13 +15,16 @@ from typing import Annotated
 import typer
 
 from dialer.ami import AmiError
-from dialer.cli import campaigns, database, hosts, prompts, reports, sandbox, sms
+from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
 from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.events import MqttPublisher
 from dialer.sms import make_gateway
+from dialer.sms.on_ending import texts_after_ending
+from dialer.storage.promises import promise_after_ending
+from dialer.sms.producers import notices, sms_campaigns
 from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.storage import db
@@ -53,6 +56,7 @@ app.add_typer(hosts.trunks_app, name="trunks")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(sandbox.agi_app, name="agi")
 app.add_typer(sms.sms_app, name="sms")
+app.add_typer(payments.payments_app, name="payments")
 
 
 @app.command("run")
@@ -111,7 +115,7 @@ def run(
         _fail(str(exc))
     # the daemon's statements end before the engine stops waiting for them
     sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
-    repo = Repository(db.session_factory(sql), node=node_name())
+    repo = Repository(db.session_factory(sql), node=node_name(), ending_hooks=(promise_after_ending, texts_after_ending))
     ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
     engine = Engine(repo, ami, settings, ivr, events=publisher)
 
@@ -128,7 +132,8 @@ def run(
             if sms_gateway is not None:  # texts, delivery reports and replies beside the calls
                 gateway = make_gateway(sms_gateway, sms_listen.url)
                 service = SmsService(repo.sessions, gateway, node=node_name(), events=publisher,
-                                     listen=sms_listen if sms_gateway.kind == "kannel" else None)
+                                     listen=sms_listen if sms_gateway.kind == "kannel" else None,
+                                     producers=[notices, sms_campaigns])  # fmt: skip
                 await parts.enter_async_context(service)
             await engine.run(stop)
 

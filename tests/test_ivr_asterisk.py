@@ -111,7 +111,7 @@ def test_verified_human_promises_to_pay_and_the_date_is_read_back(runs: dict[str
     assert attempt.outcome == Outcome.ANSWERED  # type: ignore[attr-defined]
     events = _events(runs, "promise")
     steps = [n for k, n, _ in events if k == "step"]
-    assert steps == ["amd", "greeting", "identity", "message", "menu", "ptp_date", "ptp_thanks", "bye"]
+    assert steps == ["amd", "greeting", "identity", "message", "menu", "ptp_date", "ptp_sms", "ptp_thanks", "bye"]
     keys = [(n, v) for k, n, v in events if k == "key"]
     assert keys == [("identity", "1"), ("menu", "1"), ("ptp_date", PROMISE.strftime("%d%m")), ("ptp_date_confirm", "1")]
     (fact,) = [v for k, n, v in events if k == "fact" and n == "promise_to_pay"]

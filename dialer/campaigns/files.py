@@ -25,7 +25,7 @@ from scheduler.policy import parse_schedule
 from scheduler.windows import ScheduleError
 from dialer.campaigns.toml_checks import Checker, toml_type
 from dialer.campaigns.toml_lines import KeyPath
-from dialer.campaigns.sms_checks import check_sms
+from dialer.campaigns.sms_checks import check_promise, check_sms
 
 LANGUAGES = ("es", "en", "pl")
 TTS_BACKENDS = ("espeak-ng", "gtts")
@@ -148,6 +148,7 @@ CHECKED: dict[str, Callable[[Checker, KeyPath, dict[str, Any]], None]] = {
     "transfer": _transfer,
     "tts": _tts,
     "sms": check_sms,  # dialer.campaigns.sms_checks
+    "promise": check_promise,
 }
 
 

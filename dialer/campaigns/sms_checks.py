@@ -6,11 +6,11 @@ from typing import Any
 
 from dialer.campaigns.toml_checks import Checker
 from dialer.campaigns.toml_lines import KeyPath
-from dialer.sms.messages import PLACEHOLDERS, MessageError, placeholders
+from dialer.sms.messages import PLACEHOLDERS, MessageError, builtin, placeholders
 from scheduler.windows import CallingWindows, ScheduleError
 
 KEYS = ("sender", "gateway", "transliterate", "cost_per_segment", "currency", "payment_link", "opt_out_voice",
-        "stop_words", "templates", "windows", "retries")  # fmt: skip
+        "stop_words", "templates", "windows", "retries", "only", "text", "notice", "on_result")  # fmt: skip
 LANGUAGES = ("es", "en", "pl")
 
 
@@ -19,7 +19,8 @@ def check_sms(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     for key in ("sender", "gateway", "currency"):
         if key in t:
             c.text(path + (key,), t[key], 20 if key != "currency" else 3)
-    for key in ("transliterate", "opt_out_voice"):
+    _uses(c, path, t)
+    for key in ("transliterate", "opt_out_voice", "only"):
         if key in t and not isinstance(t[key], bool):
             c.error(path + (key,), "expected true or false")
     if "cost_per_segment" in t:
@@ -60,3 +61,39 @@ def check_sms(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
                             continue
                         if unknown:
                             c.error(where, f"unknown placeholder {{{sorted(unknown)[0]}}}")
+
+
+def _uses(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    """The texts the campaign sends on its own (dialer.sms.producers, dialer.sms.on_ending): an SMS-only
+    campaign's `text`, the [sms.notice] and the [sms.on_result] templates, each a known template."""
+    own = {k for texts in (t.get("templates") or {}).values() if isinstance(texts, dict) for k in texts}
+    known = own | set(builtin("es"))
+
+    def template(where: KeyPath, value: Any) -> None:
+        if c.text(where, value, 64) and value not in known:
+            c.error(where, f"no template {value!r} (built-in: {', '.join(sorted(builtin('es')))}; or [sms.templates.LANG])")
+
+    if "text" in t:
+        template(path + ("text",), t["text"])
+    if "notice" in t and c.table(path + ("notice",), t["notice"]):
+        notice = t["notice"]
+        c.keys(path + ("notice",), notice, ("template", "before_call_s", "days_before_due"))
+        if ("before_call_s" in notice) == ("days_before_due" in notice):
+            c.error(path + ("notice",), "needs one of before_call_s (before the first call) or days_before_due")
+        if "before_call_s" in notice:
+            c.integer(path + ("notice", "before_call_s"), notice["before_call_s"], 0, 7 * 86400)
+        if "days_before_due" in notice:
+            c.integer(path + ("notice", "days_before_due"), notice["days_before_due"], 0, 60)
+        if "template" in notice:
+            template(path + ("notice", "template"), notice["template"])
+    if "on_result" in t and c.table(path + ("on_result",), t["on_result"]):
+        c.keys(path + ("on_result",), t["on_result"], ("machine", "no_contact"))
+        for key, value in t["on_result"].items():
+            template(path + ("on_result", key), value)
+
+
+def check_promise(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
+    """[promise]: a promise to pay holds the contact until its date plus `grace_days` (storage.promises)."""
+    c.keys(path, t, ("grace_days",))
+    if "grace_days" in t:
+        c.integer(path + ("grace_days",), t["grace_days"], 0, 60)

@@ -19,7 +19,7 @@ from dialer.campaigns.exports import export_attempts
 from dialer.campaigns.files import CampaignFileError, load_campaign_file
 from dialer.cli import views
 from dialer.sms.outbox import sms_parts
-from dialer.cli.common import AtOpt, CampaignArg, DbUrlOpt, _at, _campaign_named, _fail, _session, console
+from dialer.cli.common import AtOpt, CampaignArg, DbUrlOpt, _at, _campaign_named, _fail, _print_import, _session, console
 from dialer.config import database_url
 from dialer.reports.explain import NO_SCHEDULE, preview
 from dialer.storage import db
@@ -183,13 +183,7 @@ def dnc_import(
         except ValueError as exc:
             _fail(str(exc))
         session.commit()
-    for line in report.lines():
-        print(line, file=sys.stderr)
-    if strict and report.rejections:
-        console.print(f"lines read {report.rows_read}: nothing imported (--strict), {len(report.rejections)} rejected")
-        raise typer.Exit(1)
-    console.print(f"lines read {report.rows_read} = added {report.added} + already listed {report.already} "
-                  f"+ rejected {len(report.rejections)}", highlight=False)  # fmt: skip
+    _print_import(report.lines(), report.rows_read, strict, f" = added {report.added} + already listed {report.already}")
 
 
 def export(

@@ -45,6 +45,17 @@ def _session(url: str | None, write: bool = False) -> Iterator[Session]:
         engine.dispose()
 
 
+def _print_import(lines: list[str], rows_read: int, strict: bool, summary: str) -> None:
+    """An import's rejected lines (FILE:LINE: FIELD: REASON) on stderr, then its summary; with
+    --strict and a rejected line, nothing was imported: exit 1."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    if strict and lines:
+        console.print(f"lines read {rows_read}: nothing imported (--strict), {len(lines)} rejected")
+        raise typer.Exit(1)
+    console.print(f"lines read {rows_read}{summary} + rejected {len(lines)}", highlight=False)
+
+
 def _campaign_named(session: Session, name: str) -> Campaign:
     found = session.scalars(select(Campaign).where(Campaign.name == name)).one_or_none()
     if found is None:

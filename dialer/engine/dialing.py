@@ -17,6 +17,7 @@ from dialer.ivr.trust import new_token, token_hash
 from dialer.storage import agi_tokens
 from dialer.storage.claims import Plan, Screen
 from dialer.storage.models import Campaign
+from dialer.storage.sms_store import sms_only
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ class Dialing(Calls):
         return self._trunk_slots.setdefault(template, Slots(self.settings.trunk_caps.get(template, 1_000_000)))
 
     async def _sync_campaigns(self) -> None:
-        active = {c.id: c for c in await self._sql(self.repo.active_campaigns)}
+        # SMS-only campaigns are not dialled: their contacts get texts (dialer.sms.producers)
+        active = {c.id: c for c in await self._sql(self.repo.active_campaigns) if not sms_only(c)}
         for cid, task in list(self._runners.items()):
             if cid not in active or task.done():
                 if not task.done():

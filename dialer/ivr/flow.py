@@ -15,6 +15,8 @@ A flow is a start step and named steps. Each step has a `type`:
 - capture:  digits as a `date` (DDMM) or an `amount`, read back with `readback` and confirmed with
             1; stored as the fact `fact`; `next`, and `failed` when it cannot be captured.
 - transfer: Queue() to the campaign's queue; `next` when the call comes back with no agent.
+- sms:      queue the text `template` to the caller after the call (dialer.ivr.sms_step), with
+            the date and amount of the fact `fact` (a promise to pay); skipped without [sms].
 - outcome:  set the outcome (`answered`, `opted_out`, ...), play `prompt` if any, then `next`.
 - hangup:   end the call.
 
@@ -32,7 +34,7 @@ from typing import Any
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 END = "end"  # the implicit last step: hang up
-STEP_TYPES = {"say", "amd", "machine", "identity", "menu", "capture", "transfer", "outcome", "hangup"}
+STEP_TYPES = {"say", "amd", "machine", "identity", "menu", "capture", "transfer", "sms", "outcome", "hangup"}
 OUTCOMES = {"answered", "opted_out", "identity_failed", "transferred", "machine", "hung_up_early"}
 KEYS = set("0123456789*#")
 
@@ -58,6 +60,7 @@ _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "invalid": (str, False),
     },
     "transfer": {"prompt": (str, False), "queue": (str, False), "timeout_s": (int, False), "next": (str, False)},
+    "sms": {"template": (str, True), "fact": (str, False), "next": (str, False)},
     "outcome": {"outcome": (str, True), "prompt": (str, False), "next": (str, False)},
     "hangup": {},
 }  # fmt: skip

@@ -2,7 +2,7 @@
 
 The runner talks to the call through a channel (FastAGI in the daemon, or a process AGI script)
 and plays only files rendered ahead (PromptBook): see dialer.ivr.call. Captures and transfers are
-in dialer.ivr.capture and dialer.ivr.transfer. Identity digits are stored as "*"s, never logged. A hang-up at any point
+in dialer.ivr.capture and dialer.ivr.transfer, texts in dialer.ivr.sms_step. Identity digits are stored as "*"s, never logged. A hang-up at any point
 ends the flow: `hung_up_early` at that step, unless the message was already delivered. Anything
 else that stops the flow (a prompt not rendered, an AGI link that stops answering, a bug) is an
 error: the call is hung up and ends as `ivr_error` at that step (CallReport.final).
@@ -19,6 +19,7 @@ from dialer.ivr.call import CallReport, Jump
 from dialer.ivr.capture import CaptureSteps
 from dialer.ivr.flow import END, Step
 from dialer.ivr.prompt_book import PromptMissing
+from dialer.ivr.sms_step import SmsSteps
 from dialer.ivr.transfer import TransferSteps
 from dialer.ivr.voicemail import wait_for_message_start
 from prompts.templates import TemplateError
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 200  # a flow that loops (repeat, retry) still ends
 
 
-class FlowRunner(CaptureSteps, TransferSteps):
+class FlowRunner(CaptureSteps, TransferSteps, SmsSteps):
     """The steps of dialer.ivr.flow, each a method `_<type>` returning the next step's name."""
 
     async def run(self) -> CallReport:

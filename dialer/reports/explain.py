@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dialer.domain import CampaignState, Disposition
+from dialer.domain import CampaignState, Disposition, PromiseState
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage import guards
+from dialer.storage.promises import latest
 from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, people_histories, schedule_for, view
 from scheduler.due import Reason, Verdict, evaluate
 from scheduler.explain import explain, when
@@ -92,6 +93,8 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     counted = people_histories(s, [contact.id]).get(contact.id, [])
     history = [past for past, _campaign in counted]
     blocks += _held_elsewhere(s, contact, campaign)
+    promise_line, promise_blocks = promise_state(s, contact, now)
+    blocks += promise_blocks
     verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now,
                        _hold(campaign, schedule))  # fmt: skip
     last = s.scalars(
@@ -105,6 +108,7 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         f"contact {contact.external_id} (id {contact.id}) in campaign {campaign.name}: {settled}",
         "schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
         f"next number: {number or '-'}{listed}",
+        *([promise_line] if promise_line else []),
     ]
     others = Counter(cid for _past, cid in counted if cid != campaign.id)
     if others:
@@ -112,6 +116,21 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         lines.append("its caps also count calls to the same person by other campaigns: " + ", ".join(
             f"{names.get(cid, cid)} ({n})" for cid, n in others.most_common()))  # fmt: skip
     return lines + explain(verdict, now, blocks)
+
+
+def promise_state(s: Session, contact: Contact, now: datetime) -> tuple[str | None, list[Reason]]:
+    """Which promise-to-pay state holds (storage.promises): a line, and what it blocks."""
+    promise = latest(s, contact.id)
+    if promise is None:
+        return None, []
+    what = f"promised on {when(promise.created_at)} to pay{f' {promise.amount}' if promise.amount else ''} " \
+           f"by {promise.promised_date.isoformat()}"  # fmt: skip
+    if promise.state == PromiseState.KEPT:
+        return f"promise: kept ({what}); paid on {when(promise.resolved_at or now)}", []
+    if promise.state == PromiseState.BROKEN or promise.due_at <= now:
+        return f"promise: broken ({what}); passed unpaid on {when(promise.due_at)}: back in the campaign", []
+    text = f"promise to pay: {what}; not called until {when(promise.due_at)} (the date plus the grace period)"
+    return f"promise: open ({what})", [Reason("promise", text, promise.due_at)]
 
 
 def _held_elsewhere(s: Session, contact: Contact, campaign: Campaign) -> list[Reason]:

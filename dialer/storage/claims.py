@@ -29,6 +29,7 @@ from dialer.storage.limits import room, trunk_of
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
 from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
+from dialer.storage.sms_store import notice_settings, sms_only
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,11 @@ class Plan:
     template: str = ""  # the channel template (its trunk's); empty: the campaign's trunk_template
 
 
-def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[Any]]:
+def due_queries(campaign_id: int, now: datetime, limit: int, fresh: bool = True) -> list[Select[Any]]:
     """The next due contacts, in due order: never tried first, then by next_attempt_at. Two index
     range scans on (campaign_id, disposition, next_attempt_at): with an OR, SQLite would walk
-    every parked contact of the campaign before finding that none is due."""
+    every parked contact of the campaign before finding that none is due. `fresh` False leaves
+    out contacts never given a time (a campaign whose SMS notice sets the first call's time)."""
     base = (
         select(Contact)
         .where(Contact.campaign_id == campaign_id, Contact.disposition == Disposition.PENDING,
@@ -65,20 +67,20 @@ def due_queries(campaign_id: int, now: datetime, limit: int) -> list[Select[Any]
         .options(selectinload(Contact.phones))
     )
     return [
-        base.where(Contact.next_attempt_at.is_(None)).order_by(Contact.id),
+        *([base.where(Contact.next_attempt_at.is_(None)).order_by(Contact.id)] if fresh else []),
         base.where(Contact.next_attempt_at <= now).order_by(Contact.next_attempt_at, Contact.id),
     ]
 
 
-def due_contacts(s: Session, campaign_id: int, now: datetime, limit: int) -> list[Contact]:
+def due_contacts(s: Session, campaign_id: int, now: datetime, limit: int, fresh: bool = True) -> list[Contact]:
     found: list[Contact] = []
-    for query in due_queries(campaign_id, now, limit):
+    for query in due_queries(campaign_id, now, limit, fresh):
         if len(found) < limit:
             found.extend(s.scalars(query.limit(limit - len(found))))
     return found
 
 
-def _pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
+def pick_phone(contact: Contact, blocked: set[str]) -> Phone | None:
     """The contact's next phone in order, skipping DNC numbers (checked at dial time)."""
     phones = list(contact.phones)
     for offset in range(len(phones)):
@@ -112,7 +114,7 @@ class Claims:
         parked: list[str] = []  # why each parked contact may not be called
         with self.sessions.begin() as s:
             campaign, space = room(s, campaign_id, now, limit)
-            if campaign is None or space.calls <= 0:
+            if campaign is None or space.calls <= 0 or sms_only(campaign):  # texts only: dialer.sms.producers
                 return []
             limit = space.calls
             schedule = schedule_for(campaign)
@@ -127,7 +129,8 @@ class Claims:
                     break
                 # with a schedule, screen at least SCREEN contacts: blocked ones are parked in bulk,
                 # so contacts in other zones behind a closed zone's crowd are reached soon
-                contacts = due_contacts(s, campaign_id, now, max(want, SCREEN) if schedule else want)
+                contacts = due_contacts(s, campaign_id, now, max(want, SCREEN) if schedule else want,
+                                        "before_call_s" not in notice_settings(campaign))  # fmt: skip
                 if not contacts:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
@@ -236,7 +239,7 @@ def _pick(contacts: list[Contact], want: int, blocked: set[str], gate: Gate | No
         if len(picks) == want:
             break  # the rest stay due for the next claim
         dead = invalid.get(contact.id, set())  # numbers an attempt found invalid: never dialled again
-        phone = _pick_phone(contact, blocked | dead)
+        phone = pick_phone(contact, blocked | dead)
         if phone is None and dead and not {p.number for p in contact.phones} - dead - blocked:
             contact.disposition = Disposition.EXHAUSTED
             log.info("contact %s exhausted: %s", contact.id, NO_NUMBER_LEFT)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, DialResult, Disposition, Outcome
 from dialer.storage import guards
+from dialer.storage.ending_hooks import EndingHook, run_hooks
 from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
 from dialer.storage.rotation import NO_NUMBER_LEFT, numbers_left
@@ -78,6 +79,7 @@ class Endings:
 
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
+    ending_hooks: tuple[EndingHook, ...] = ()  # storage.ending_hooks: e.g. texts after the ending
 
     def mark_answered(self, attempt_id: str, at: datetime | None = None) -> None:
         """An originating attempt was answered (one guarded UPDATE: an ended attempt stays ended)."""
@@ -134,6 +136,7 @@ class Endings:
                 if contact.live_attempt_id == attempt.id:
                     contact.live_attempt_id = None
                 self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
+                run_hooks(s, self.ending_hooks, campaign, contact, attempt, now)
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
 
@@ -148,6 +151,8 @@ class Endings:
     @classmethod
     def _next_step(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime,
                    history: list[Past]) -> None:  # fmt: skip
+        if contact.disposition == Disposition.PAID:
+            return  # paid during the call (dialer payments import): nothing more to decide
         cls._retry_rules(s, campaign, contact, attempt, now)
         try:
             schedule = schedule_for(campaign)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.storage.claims import Claims
+from dialer.storage.ending_hooks import EndingHook
 from dialer.storage.endings import Endings
 from dialer.storage.nodes import Nodes
 from dialer.storage.models import Attempt, Campaign, Contact
@@ -39,8 +40,10 @@ def now_utc() -> datetime:
 class Repository(Claims, Endings, Nodes):
     """`node` names this dialer host: its attempts carry it and its resync sees only them."""
 
-    def __init__(self, sessions: sessionmaker[Session], node: str = "", clock: Callable[[], datetime] = now_utc) -> None:
+    def __init__(self, sessions: sessionmaker[Session], node: str = "", clock: Callable[[], datetime] = now_utc,
+                 ending_hooks: tuple[EndingHook, ...] = ()) -> None:  # fmt: skip
         self.sessions = sessions
+        self.ending_hooks = ending_hooks
         self.node = node
         self.clock = clock  # tests inject one; the claim's `now` argument wins over it
 

@@ -65,6 +65,16 @@ def sms_settings(campaign: Campaign) -> dict[str, Any]:
     return dict(campaign.settings.get("sms") or {})
 
 
+def sms_only(campaign: Campaign) -> bool:
+    """An SMS-only campaign ([sms] only = true): its contacts get texts, never calls."""
+    return bool(sms_settings(campaign).get("only", False))
+
+
+def notice_settings(campaign: Campaign) -> dict[str, Any]:
+    """[sms.notice]: a text `before_call_s` before the first call or `days_before_due` its due date."""
+    return dict(sms_settings(campaign).get("notice") or {})
+
+
 def retry_rules(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULT_RETRY, **(settings.get("retries") or {})}
 
