@@ -118,7 +118,9 @@ async def test_a_host_killed_mid_campaign_leaves_the_rest_to_the_other(cluster: 
     async with Watcher([h.sandbox for h in hosts]) as watcher:
         for host in hosts:
             host.start(url)
+        deadline = time.monotonic() + 60
         while len(rows(url, select(Attempt.id).where(Attempt.node == "host-a"))) < 5:
+            assert time.monotonic() < deadline, "host-a made no 5 calls in 60 s:\n" + hosts[0].tail()
             await asyncio.sleep(0.2)
         hosts[0].kill9()  # mid-campaign, calls of its own still up in its Asterisk
         await run_until_finished(url, [cid], hosts, timeout=180)
