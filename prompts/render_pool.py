@@ -46,6 +46,16 @@ def render_texts(root: Path, tts: TtsSettings, texts: Sequence[str]) -> int:
     return cache.renders
 
 
+def render_paths(root: Path, tts: TtsSettings, texts: Sequence[str]) -> list[tuple[str, int]]:
+    """Render (or find in the cache) each text in this process; each file's path and size."""
+    cache = PromptCache(root)
+    out = []
+    for text in texts:
+        path = cache.render(text, tts.lang, backend_name=tts.backend, voice=tts.voice, fallback=tts.fallback)
+        out.append((str(path), path.stat().st_size))
+    return out
+
+
 def _start_worker(nice: int) -> None:
     if nice:
         os.nice(nice)
@@ -101,6 +111,10 @@ class RenderPool:
                 future.cancel()
             raise
         return rendered
+
+    def submit(self, root: Path, tts: TtsSettings, texts: Sequence[str]) -> Future[list[tuple[str, int]]]:
+        """One task of a few texts (a contact's personal audio): its files' paths and sizes."""
+        return self._pool.submit(render_paths, root, tts, list(texts))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
