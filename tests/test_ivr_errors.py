@@ -231,14 +231,14 @@ async def test_the_daemon_renders_the_shared_prompts_and_again_as_days_pass(tmp_
     clock = [datetime.now(UTC)]
     host = IvrHost(repo.sessions, AgiSettings(), clock=lambda: clock[0])
     with repo.sessions() as s:
-        book, texts = prerender.shared_texts(s, campaign, clock[0])
+        book, texts = prerender.shared_texts(campaign, clock[0])
     assert len(texts) > 30 and all(book.lookup_text(text) is None for text in texts)
     try:
         assert await host.may_dial(campaign, repo)  # rendered in the pool, not paused
         assert all(book.lookup_text(text) is not None for text in texts)
         clock[0] += timedelta(days=10)  # the read-backs rendered at the start ran out: new days
         with repo.sessions() as s:
-            _book, later = prerender.shared_texts(s, campaign, clock[0])
+            _book, later = prerender.shared_texts(campaign, clock[0])
         assert [text for text in later if book.lookup_text(text) is None]
         assert await host.may_keep_dialing(campaign, repo)
         assert all(book.lookup_text(text) is not None for text in later)

@@ -25,7 +25,6 @@ from dialer.ivr.flow import FlowError
 from dialer.ivr.jit_audio import AudioNotReady, JitAudio, Preparation
 from dialer.ivr.prompt_book import PromptBook
 from dialer.ivr.service import IvrService
-from dialer.storage.db import allow_slow_statements
 from dialer.storage.claims import Plan
 from dialer.storage.models import Campaign, Contact
 from dialer.storage.repository import Repository
@@ -36,7 +35,7 @@ from prompts.tts import TtsError
 
 log = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_S = 120.0  # SQL of the shared prompts' date span, and of the settled contacts
+CHECK_TIMEOUT_S = 120.0  # loading a campaign's flow and templates; SQL of the settled contacts
 SHARED_TIMEOUT_S = 600.0  # rendering a campaign's shared prompts (date read-backs included)
 AUDIO_TIMEOUT_S = 30.0  # a call waits this long for its contact's audio, then is not sent
 SWEEP_S = 2.0  # how often settled contacts' files are removed and the budget kept
@@ -94,7 +93,8 @@ class IvrHost:
         Personal audio is prepared at each claim (prepare())."""
         began = time.monotonic()
         try:
-            book, texts = await self.sql.run(self._shared_texts, campaign, timeout_s=CHECK_TIMEOUT_S)
+            book, texts = await asyncio.wait_for(asyncio.to_thread(prerender.shared_texts, campaign, self.clock()),
+                                                 CHECK_TIMEOUT_S)  # fmt: skip
             tts = TtsSettings(book.lang, book.backend, book.voice, book.fallback)
             await self.audio.render_shared(book.cache.root, tts, texts, SHARED_TIMEOUT_S)
         except (FlowError, TemplateError, TtsError) as exc:
@@ -107,11 +107,6 @@ class IvrHost:
     async def may_keep_dialing(self, campaign: Campaign, repo: Repository) -> bool:
         """Again each day: the shared prompts, date read-backs from today on (their horizon ends)."""
         return await self.may_dial(campaign, repo)
-
-    def _shared_texts(self, campaign: Campaign) -> tuple[PromptBook, list[str]]:
-        with self.sessions() as s:
-            allow_slow_statements(s, CHECK_TIMEOUT_S)
-            return prerender.shared_texts(s, campaign, self.clock())
 
     def today(self) -> date:
         """The day (UTC) the shared prompts were last rendered for: a new one renders them again."""

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.domain import Disposition
-from dialer.ivr.calendar import date_span
+from dialer.ivr.calendar import date_span, world_span
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
 from dialer.storage.models import Campaign, Contact, Phone
@@ -155,12 +155,12 @@ class ContactScreen:
         return found
 
 
-def shared_texts(session: Session, campaign: Campaign, now: datetime,
-                 horizon_days: int = HORIZON_DAYS) -> tuple[PromptBook, list[str]]:  # fmt: skip
-    """The texts every contact shares (date read-backs from the pending contacts' earliest local
-    date on), rendered when the campaign starts; FlowError or TemplateError if it cannot speak."""
+def shared_texts(campaign: Campaign, now: datetime, horizon_days: int = HORIZON_DAYS) -> tuple[PromptBook, list[str]]:
+    """The texts every contact shares (date read-backs from the earliest "today" on Earth on: no
+    contact is read), rendered when the campaign starts; FlowError or TemplateError if it cannot
+    speak."""
     book = book_for(campaign)
-    first, last = _date_span(session, campaign, now)
+    first, last = world_span(now)
     texts = dict.fromkeys(job.render_text for job in book.campaign_jobs(first, horizon_days + (last - first).days))
     return book, list(texts)
 
