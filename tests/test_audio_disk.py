@@ -19,6 +19,7 @@ from dialer.storage import db
 from dialer.storage.models import Contact
 from dialer.storage.repository import Repository
 from prompts.ledger import AudioLedger
+from prompts.render_pool import TtsSettings
 from tests.campaigns import make_campaign, new_database
 
 ANA = {"name": "Ana Pérez", "amount": "12500.50", "due_date": "2026-11-20", "concept": "la factura de gas"}
@@ -133,3 +134,19 @@ async def test_the_daemon_keeps_personal_audio_under_its_budget(tmp_path: Path,
         assert all(Path(p).exists() for plan in plans[4:] for p in files[plan.contact_id])  # calls on
     finally:
         await host.close(1.0)
+
+
+async def test_claims_wait_while_the_pool_has_enough_queued(tmp_path: Path) -> None:
+    audio = JitAudio(workers=1)
+    tts = TtsSettings("es")
+    try:
+        await audio.render_shared(tmp_path, tts, [], 60)  # the pool, started
+        preps = [audio.prepare(n, tmp_path, tts, [f"Cliente número {n}."]) for n in range(20)]
+        assert audio.in_flight == 20 and audio.ahead == 8
+        await audio.room()  # returns once the one worker is down to 7 queued
+        assert audio.in_flight < 8 and sum(not p.job.done() for p in preps) < 8
+        for prep in preps:
+            await audio.ready(prep, 60)
+        assert audio.in_flight == 0 and audio.prepared == 20
+    finally:
+        audio.close()

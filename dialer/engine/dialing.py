@@ -64,6 +64,8 @@ class Dialing(Calls):
                 if not await self.ivr.may_keep_dialing(campaign, self.repo):
                     return
                 checked_on = self.ivr.today()
+            if self.ivr is not None:  # claim no faster than the pool prepares
+                await self.ivr.audio.room()
             if not await slots.acquire(timeout=self.settings.poll_s):
                 continue
             try:

@@ -20,6 +20,8 @@ from prompts.render_pool import RenderPool, TtsSettings
 log = logging.getLogger(__name__)
 
 POOL_START_TIMEOUT_S = 90.0
+AHEAD_PER_WORKER = 8  # contacts being prepared per worker before claims wait: calls wait less
+ROOM_WAIT_S = 5.0  # a claim waits this long at most for the pool to catch up
 WAITS_KEPT = 200_000  # the most recent waits for audio, for figures
 
 
@@ -48,6 +50,8 @@ class JitAudio:
         self._starting = asyncio.Lock()
         self.waits: deque[float] = deque(maxlen=WAITS_KEPT)  # seconds each call waited for its audio
         self.prepared = 0  # contacts whose audio was prepared (rendered or found)
+        self.in_flight = 0  # preparations started and not finished
+        self._caught_up = asyncio.Event()
 
     async def _pool(self) -> RenderPool:
         async with self._starting:
@@ -67,7 +71,30 @@ class JitAudio:
 
     def prepare(self, contact_id: int, root: Path, tts: TtsSettings, texts: list[str]) -> Preparation:
         """Start preparing one contact's personal audio now; its call awaits it (ready())."""
-        return Preparation(contact_id, root, tts, texts, asyncio.ensure_future(self._render(root, tts, texts)))
+        job = asyncio.ensure_future(self._render(root, tts, texts))
+        self.in_flight += 1
+        job.add_done_callback(self._finished)
+        return Preparation(contact_id, root, tts, texts, job)
+
+    def _finished(self, _job: asyncio.Future[list[tuple[str, int]]]) -> None:
+        self.in_flight -= 1
+        if self.in_flight < self.ahead:
+            self._caught_up.set()
+
+    @property
+    def ahead(self) -> int:
+        return AHEAD_PER_WORKER * (self.pool.workers if self.pool is not None else 1)
+
+    async def room(self) -> None:
+        """Before a claim: wait (up to ROOM_WAIT_S) while the pool has enough work queued, so
+        that contacts are claimed about as fast as their audio is prepared: claimed calls wait
+        for their audio a moment, not behind a growing queue while holding their slots."""
+        while self.in_flight >= self.ahead:
+            self._caught_up.clear()
+            try:
+                await asyncio.wait_for(self._caught_up.wait(), ROOM_WAIT_S)
+            except asyncio.TimeoutError:
+                return
 
     async def _render(self, root: Path, tts: TtsSettings, texts: list[str]) -> list[tuple[str, int]]:
         pool = await self._pool()
