@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from prompts.render_pool import TtsSettings
 from tests.campaigns import make_campaign, new_database
 
 ANA = {"name": "Ana Pérez", "amount": "12500.50", "due_date": "2026-11-20", "concept": "la factura de gas"}
+ROOT = Path(__file__).resolve().parents[1]
 LUIS = {"name": "Luis Gómez", "amount": "80.25", "due_date": "2026-11-21", "concept": "la factura de luz"}
 
 
@@ -150,3 +154,30 @@ async def test_claims_wait_while_the_pool_has_enough_queued(tmp_path: Path) -> N
         assert audio.in_flight == 0 and audio.prepared == 20
     finally:
         audio.close()
+
+
+def test_render_workers_go_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    code = "from prompts.render_pool import RenderPool; import time; p = RenderPool(2); print(*p.pids, flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split()  # started
+        pids = [int(pid) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)  # the workers
+    finally:
+        proc.kill()  # as kill -9 does to `dialer run`
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
