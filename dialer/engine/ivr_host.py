@@ -55,6 +55,7 @@ class IvrHost:
         self.audio = audio or JitAudio()  # shared prompts at start, personal audio at each claim
         self._settling: dict[int, list[str]] = {}  # contact -> its files, once its call is over
         self._sweeper: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[None] | None = None
 
     async def start(self, tracker: CallTracker, live: LiveEvents | None = None) -> None:
         self.live = live
@@ -63,10 +64,13 @@ class IvrHost:
         self.server = FastAgiServer.for_settings(self.listen, self.service.handler_for, self.service)
         await self.server.start()
         self._sweeper = asyncio.create_task(self._sweep_every(), name="audio-sweeper")
+        self._warm_up = asyncio.create_task(self.audio.start(), name="audio-workers")  # in the background
 
     async def close(self, drain_timeout: float) -> None:
         if self.server is not None:
             await self.server.close(drain_timeout)
+        if self._warm_up is not None:
+            await asyncio.wait([self._warm_up], timeout=60)  # a pool half started is closed whole
         if self._sweeper is not None:
             self._sweeper.cancel()
             try:  # the last calls' settled contacts

@@ -53,6 +53,13 @@ class JitAudio:
         self.in_flight = 0  # preparations started and not finished
         self._caught_up = asyncio.Event()
 
+    async def start(self) -> None:
+        """Start the workers now (the daemon's start), so that a campaign's start finds them up."""
+        try:
+            await self._pool()
+        except Exception as exc:  # noqa: BLE001 - a campaign start tries again (and pauses if it fails)
+            log.warning("audio preparation workers did not start: %s", exc)
+
     async def _pool(self) -> RenderPool:
         async with self._starting:
             if self.pool is None:
