@@ -157,7 +157,8 @@ async def test_claims_wait_while_the_pool_has_enough_queued(tmp_path: Path) -> N
 
 
 def test_render_workers_go_when_the_daemon_is_killed(tmp_path: Path) -> None:
-    code = "from prompts.render_pool import RenderPool; import time; p = RenderPool(2); print(*p.pids, flush=True); time.sleep(60)"
+    code = ("from prompts.render_pool import RenderPool; import time; "
+            "p = RenderPool(2); print(*p.pids, flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
