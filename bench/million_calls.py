@@ -126,7 +126,7 @@ async def prepare_rate(url: str, campaign_id: int, contacts: int) -> tuple[int, 
         texts = {row.id: screen.texts[row.id] for row in rows if screen(row) is None}
     audio = JitAudio()
     try:
-        await audio.render_shared(screen.book.cache.root, screen.tts, [], 60)  # the pool, started
+        await audio.start()  # the pool
         began = time.perf_counter()
         preps = [audio.prepare(cid, screen.book.cache.root, screen.tts, found) for cid, found in texts.items()]
         for prep in preps:

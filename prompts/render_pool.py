@@ -62,6 +62,21 @@ def render_paths(root: Path, tts: TtsSettings, texts: Sequence[str]) -> list[tup
     return out
 
 
+def cached_paths(root: Path, tts: TtsSettings, texts: Sequence[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """The texts already in the cache (each file's path and size), and the ones that are not."""
+    cache = PromptCache(root)
+    found, missing = [], []
+    for text in texts:
+        path = cache.lookup(text, tts.lang, tts.voice, tts.backend)
+        if path is None and tts.fallback and tts.fallback != tts.backend:
+            path = cache.lookup(text, tts.lang, None, tts.fallback)
+        if path is None:
+            missing.append(text)
+        else:
+            found.append((str(path), path.stat().st_size))
+    return found, missing
+
+
 def _exit_with_parent(parent: int) -> None:
     """A worker whose process died (kill -9) goes too: no pool is left to shut it down."""
     while os.getppid() == parent:

@@ -144,7 +144,7 @@ async def test_claims_wait_while_the_pool_has_enough_queued(tmp_path: Path) -> N
     audio = JitAudio(workers=1)
     tts = TtsSettings("es")
     try:
-        await audio.render_shared(tmp_path, tts, [], 60)  # the pool, started
+        await audio.start()  # the pool
         preps = [audio.prepare(n, tmp_path, tts, [f"Cliente número {n}."]) for n in range(20)]
         assert audio.in_flight == 20 and audio.ahead == 8
         await audio.room()  # returns once the one worker is down to 7 queued

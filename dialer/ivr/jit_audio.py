@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prompts.ledger import DEFAULT_BUDGET_BYTES, AudioLedger
-from prompts.render_pool import RenderPool, TtsSettings
+from prompts.render_pool import RenderPool, TtsSettings, cached_paths
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,16 @@ class JitAudio:
 
     async def render_shared(self, root: Path, tts: TtsSettings, texts: list[str], timeout_s: float) -> int:
         """Render (or find) the shared prompts in the pool; they are never removed. How many texts."""
+        found, texts = await asyncio.wait_for(asyncio.to_thread(cached_paths, root, tts, texts), timeout_s)
+        self.ledger.protect(path for path, _size in found)
+        if not texts:  # all in the cache already: no need to wait for the workers
+            return len(found)
         pool = await self._pool()
         chunks = [texts[i : i + 48] for i in range(0, len(texts), 48)]
         futures = [asyncio.wrap_future(pool.submit(root, tts, chunk)) for chunk in chunks]
         done = await asyncio.wait_for(asyncio.gather(*futures), timeout_s)
         self.ledger.protect(path for files in done for path, _size in files)
-        return len(texts)
+        return len(found) + len(texts)
 
     def prepare(self, contact_id: int, root: Path, tts: TtsSettings, texts: list[str]) -> Preparation:
         """Start preparing one contact's personal audio now; its call awaits it (ready())."""
