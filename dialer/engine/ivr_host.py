@@ -64,7 +64,6 @@ class IvrHost:
         self.server = FastAgiServer.for_settings(self.listen, self.service.handler_for, self.service)
         await self.server.start()
         self._sweeper = asyncio.create_task(self._sweep_every(), name="audio-sweeper")
-        self._warm_up = asyncio.create_task(self.audio.start(), name="audio-workers")  # in the background
 
     async def close(self, drain_timeout: float) -> None:
         if self.server is not None:

@@ -108,8 +108,11 @@ class JitAudio:
                 return
 
     async def _render(self, root: Path, tts: TtsSettings, texts: list[str]) -> list[tuple[str, int]]:
+        found, missing = await asyncio.to_thread(cached_paths, root, tts, texts)
+        if not missing:  # rendered upfront (`prompts render`) or for another contact
+            return found
         pool = await self._pool()
-        return await asyncio.wrap_future(pool.submit(root, tts, texts))
+        return found + await asyncio.wrap_future(pool.submit(root, tts, missing))
 
     async def ready(self, prep: Preparation, timeout_s: float) -> float:
         """Wait for a contact's audio and hold its files until release(); the wait in seconds."""
