@@ -17,9 +17,11 @@ import typer
 from dialer.ami import AmiError
 from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms
 from dialer.cli.common import DbUrlOpt, _fail
-from dialer.config import AgiSettings, AmiSettings, ConfigError, EngineSettings, MqttSettings, database_url, node_name
+from dialer.config import (AgiSettings, AmiSettings, AudioSettings, ConfigError, EngineSettings, MqttSettings,
+                           database_url, node_name)
 from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.engine.ivr_host import IvrHost
+from dialer.ivr.jit_audio import JitAudio
 from dialer.events import MqttPublisher
 from dialer.sms import make_gateway
 from dialer.sms.on_ending import texts_after_ending
@@ -116,7 +118,12 @@ def run(
     # the daemon's statements end before the engine stops waiting for them
     sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
     repo = Repository(db.session_factory(sql), node=node_name(), ending_hooks=(promise_after_ending, texts_after_ending))
-    ivr = IvrHost(repo.sessions, AgiSettings.from_env())  # FastAGI: the flows of answered calls
+    try:
+        audio = AudioSettings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    ivr = IvrHost(repo.sessions, AgiSettings.from_env(),  # FastAGI: the flows of answered calls
+                  audio=JitAudio(audio.workers, audio.budget_mb * 1024 * 1024))  # fmt: skip
     engine = Engine(repo, ami, settings, ivr, events=publisher)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)

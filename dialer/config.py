@@ -35,6 +35,20 @@ def cache_dir() -> Path:
     return Path(base).resolve() / "asterisk-ivr-dialer"
 
 
+@dataclass(frozen=True)
+class AudioSettings:
+    """Personal audio prepared at each claim: DIALER_AUDIO_BUDGET_MB of disk (least recently used
+    files go first), DIALER_PREPARE_WORKERS render processes (unset: one per core)."""
+
+    budget_mb: int = 2048
+    workers: int | None = None
+
+    @classmethod
+    def from_env(cls) -> AudioSettings:
+        workers = _int_env("DIALER_PREPARE_WORKERS", 0)
+        return cls(budget_mb=_int_env("DIALER_AUDIO_BUDGET_MB", cls.budget_mb), workers=workers or None)
+
+
 def prompt_cache_dir() -> Path:
     """Rendered prompt audio (outside git); the sandbox bind-mounts it at the same path."""
     return cache_dir() / "prompts"

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import ctypes
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 CHUNK = 48  # texts per task: a contact's sentences stay together and progress moves often
 NICE = 10  # workers yield the CPU to the dialer and Asterisk
 START_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
+PARENT_CHECK_S = 1.0  # how often a worker checks that the process that started it is alive
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one thread per worker: the pool is the parallelism
 
 
@@ -46,7 +52,46 @@ def render_texts(root: Path, tts: TtsSettings, texts: Sequence[str]) -> int:
     return cache.renders
 
 
-def _start_worker(nice: int) -> None:
+def render_paths(root: Path, tts: TtsSettings, texts: Sequence[str]) -> list[tuple[str, int]]:
+    """Render (or find in the cache) each text in this process; each file's path and size."""
+    cache = PromptCache(root)
+    out = []
+    for text in texts:
+        path = cache.render(text, tts.lang, backend_name=tts.backend, voice=tts.voice, fallback=tts.fallback)
+        out.append((str(path), path.stat().st_size))
+    return out
+
+
+def cached_paths(root: Path, tts: TtsSettings, texts: Sequence[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """The texts already in the cache (each file's path and size), and the ones that are not."""
+    cache = PromptCache(root)
+    found, missing = [], []
+    for text in texts:
+        path = cache.lookup(text, tts.lang, tts.voice, tts.backend)
+        if path is None and tts.fallback and tts.fallback != tts.backend:
+            path = cache.lookup(text, tts.lang, None, tts.fallback)
+        if path is None:
+            missing.append(text)
+        else:
+            found.append((str(path), path.stat().st_size))
+    return found, missing
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose process died (kill -9) goes too: no pool is left to shut it down."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _start_worker(nice: int, parent: int) -> None:
+    try:  # Linux: SIGKILL when the thread that started this worker ends (its process killed)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # gone already
+        os._exit(0)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     if nice:
         os.nice(nice)
     from prompts import espeak_lib
@@ -63,7 +108,8 @@ class RenderPool:
     def __init__(self, workers: int | None = None, nice: int = NICE) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker, initargs=(nice,))
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                         initargs=(nice, os.getpid()))
         saved = {name: os.environ.get(name) for name in WORKER_ENV}
         os.environ.update(WORKER_ENV)  # read by the workers' numpy when it loads
         try:
@@ -101,6 +147,10 @@ class RenderPool:
                 future.cancel()
             raise
         return rendered
+
+    def submit(self, root: Path, tts: TtsSettings, texts: Sequence[str]) -> Future[list[tuple[str, int]]]:
+        """One task of a few texts (a contact's personal audio): its files' paths and sizes."""
+        return self._pool.submit(render_paths, root, tts, list(texts))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from dialer.config import EngineSettings
 from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
 from dialer.engine import Engine
 from dialer.engine.ivr_host import IvrHost
+from dialer.ivr import prerender
 from dialer.sandbox.instance import Sandbox
 from dialer.sandbox.sim import sim_number
 from dialer.storage import db
@@ -187,17 +189,31 @@ def test_no_agent_in_time_plays_the_fallback_and_schedules_a_call_back(runs: dic
     assert [n for k, n, _ in _events(runs, "fallback") if k == "step"][-2:] == ["transfer", "bye"]
 
 
-async def test_the_daemon_refuses_a_campaign_whose_prompts_are_missing(sandbox: Sandbox, tmp_path: Path,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_campaign_started_with_nothing_rendered_dials_and_plays_its_personal_sentence(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     url = new_database(str(tmp_path / "d.db"))
-    people = [{**PERSON, "amount": "777.77"}]  # a sentence no other test has rendered
-    cid = make_campaign(url, "unrendered", [sim_number("busy")], people=people, flow="collections",
+    person = {**PERSON, "name": f"Zósimo {uuid.uuid4().int % 10**6}"}  # a sentence no other run has rendered
+    number = scripted(sandbox, 121, ["1", "9"])  # verified, hears the debt, opts out
+    cid = make_campaign(url, "unrendered", [number], people=[person], flow="collections",
                         settings=SETTINGS, render=False)  # fmt: skip
     repo = Repository(db.session_factory(db.make_engine(url)))
-    engine = Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2),
-                    IvrHost(repo.sessions, sandbox.agi))  # fmt: skip
-    await engine.run_until_finished([cid], timeout=60)
     campaign = campaign_row(url, cid)
-    assert campaign.state == CampaignState.PAUSED and attempts(url, cid) == []
-    assert "prompts not rendered" in campaign.settings["paused_reason"]
-    assert "run `dialer prompts render unrendered`" in caplog.text
+    book, (contact,) = prerender.book_for(campaign), contacts(url, cid)
+    personal = [job.render_text for job in book.contact_jobs("C0", contact.name, contact.fields)]
+    personal = [text for text in personal if person["name"] in text]  # the ones only this contact has
+    assert personal and all(book.lookup_text(text) is None for text in personal)
+    ivr = IvrHost(repo.sessions, sandbox.agi)
+    engine = Engine(repo, sandbox.ami, EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2), ivr)
+    await engine.run_until_finished([cid], timeout=90)
+    (attempt,) = attempts(url, cid)
+    assert campaign_row(url, cid).state != CampaignState.PAUSED
+    assert attempt.outcome == Outcome.OPTED_OUT, attempt.reason
+    steps = [e.name for e in events_of(repo.sessions, attempt.id) if e.kind == "step"]
+    assert steps[:5] == ["amd", "greeting", "identity", "message", "menu"]  # the debt sentence was played
+    assert ivr.audio.prepared == 1 and len(ivr.audio.waits) == 1 and ivr.audio.waits[0] < 30
+    # settled (opted out): its personal files are gone at the drain's sweep, the shared ones stay
+    assert contacts(url, cid)[0].disposition != Disposition.PENDING
+    assert all(book.lookup_text(text) is None for text in personal)
+    assert ivr.audio.ledger.shared and all(Path(path).exists() for path in ivr.audio.ledger.shared)
+

@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from dialer.config import AgiSettings
-from dialer.engine.ivr_host import IvrHost
 from dialer.ivr import prerender
 from dialer.ivr.calendar import contact_today, date_span
 from dialer.ivr.fastagi import FastAgiServer
@@ -90,7 +88,7 @@ async def test_the_call_reads_a_typed_date_on_the_contacts_calendar(tmp_path: Pa
     assert facts == [json.dumps({"date": typed.isoformat(), "amount": "100"})]
 
 
-def test_prompts_render_and_the_daemons_check_use_the_contacts_calendar(tmp_path: Path,
+def test_prompts_render_and_the_daemons_start_use_the_contacts_calendar(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from cli import app
 
@@ -107,7 +105,9 @@ def test_prompts_render_and_the_daemons_check_use_the_contacts_calendar(tmp_path
         book = prerender.book_for(campaign)
         # every date the contact may name, from its own today to today + 30, is rendered
         assert book.missing(list(book.campaign_jobs(local, 0))) == []
-    assert IvrHost(sessions, AgiSettings()).check_campaign(campaign) is None
+        # what the daemon renders when the campaign starts covers the contact's dates too
+        _book, texts = prerender.shared_texts(campaign, datetime.now(UTC), horizon_days=0)
+    assert {job.render_text for job in book.campaign_jobs(local, 0)} <= set(texts)
 
 
 def test_the_contacts_today_is_its_zone_then_its_numbers_then_the_campaigns() -> None:

@@ -169,41 +169,40 @@ def test_ivr_error_is_not_reached_and_is_retried_then_reported(tmp_path: Path) -
     assert again is not None and again.contact_id == contact.id
 
 
-# -- prompts checked when a contact is claimed ---------------------------------------------------
-def test_a_contact_imported_after_the_render_is_parked_with_the_reason_and_explain_says_it(
+# -- personal audio prepared when a contact is claimed -------------------------------------------
+def test_a_contact_imported_after_the_start_is_claimed_with_its_texts_one_that_cannot_be_spoken_is_parked(
     tmp_path: Path,
 ) -> None:
     url = new_database(str(tmp_path / "d.db"))
     person = PERSON
     cid = make_campaign(url, "late-import", ["+34611100001"], people=[person], flow="collections",
-                        calls_per_second=100,  # both contacts in one claim: the shared bucket is not the point
-                        settings={"company": "Gas Sur", "currency": "ARS"})  # rendered, as before the start
+                        calls_per_second=100,  # every contact in one claim: the shared bucket is not the point
+                        settings={"company": "Gas Sur", "currency": "ARS"})  # fmt: skip
     repo = Repository(db.session_factory(db.make_engine(url)))
     now = datetime.now(UTC)
-    with repo.sessions.begin() as s:  # imported after `dialer prompts render`
+    late_name = f"Zósimo {uuid.uuid4().int % 10**6}"  # never rendered before this test
+    with repo.sessions.begin() as s:  # imported after the campaign started
         campaign = s.get(Campaign, cid)
         assert campaign is not None and campaign.state == CampaignState.ACTIVE
-        late_name = f"Zósimo {uuid.uuid4().int % 10**6}"  # never rendered before this test
         s.add(Contact(campaign=campaign, external_id="LATE", name=late_name, created_at=now,
-                      fields={**person, "amount": "777.25"},
-                      phones=[Phone(number="+34611100002")]))  # fmt: skip
+                      fields={**person, "amount": "777.25"}, phones=[Phone(number="+34611100002")]))  # fmt: skip
+        s.add(Contact(campaign=campaign, external_id="BAD", name="Eva", created_at=now,
+                      fields={**person, "amount": "doce"}, phones=[Phone(number="+34611100003")]))  # fmt: skip
     screen = prerender.ContactScreen(campaign)
     plans = repo.claim(cid, 5, now, screen=screen)
-    assert [p.number for p in plans] == ["+34611100001"]
+    assert sorted(p.number for p in plans) == ["+34611100001", "+34611100002"]  # audio or not: claimed
+    texts = screen.take([p.contact_id for p in plans])
+    late = next(p for p in plans if p.external_id == "LATE")
+    assert any(late_name in text for text in texts[late.contact_id])  # its own sentences, to prepare now
+    assert screen.texts == {}  # handed over once
     with repo.sessions() as s:
-        late = s.scalars(select(Contact).where(Contact.external_id == "LATE")).one()
-        assert late.disposition == Disposition.PENDING and late.live_attempt_id is None and late.attempts == 0
-        assert late.parked_reason is not None and "dialer prompts render late-import" in late.parked_reason
-        assert late.next_attempt_at is not None and late.next_attempt_at > now
-        lines = explain_contact(s, late, now + timedelta(seconds=1))
-    assert any(line.startswith("not due: parked: audio not rendered") for line in lines), lines
-    with repo.sessions() as s:
-        prerender.render(prerender.plan(s, campaign, datetime.now(UTC)))  # the operator renders again
-    later = now + timedelta(minutes=6)
-    (plan,) = repo.claim(cid, 5, later, screen=screen)
-    assert plan.number == "+34611100002"
-    with repo.sessions() as s:
-        assert s.scalars(select(Contact.parked_reason).where(Contact.external_id == "LATE")).one() is None
+        bad = s.scalars(select(Contact).where(Contact.external_id == "BAD")).one()
+        assert bad.disposition == Disposition.PENDING and bad.live_attempt_id is None and bad.attempts == 0
+        assert bad.parked_reason == ("its fields cannot be spoken (amount: 'doce' is not a number): "
+                                     "correct the contact")  # fmt: skip
+        assert bad.next_attempt_at is not None and bad.next_attempt_at > now
+        lines = explain_contact(s, bad, now + timedelta(seconds=1))
+    assert any(line.startswith("not due: parked: its fields cannot be spoken") for line in lines), lines
 
 
 async def test_an_attempt_sql_cannot_read_is_hung_up_at_once_as_an_ivr_error(tmp_path: Path) -> None:
@@ -219,34 +218,32 @@ async def test_an_attempt_sql_cannot_read_is_hung_up_at_once_as_an_ivr_error(tmp
     service.sql.close()
 
 
-async def test_the_daemon_pauses_a_campaign_whose_date_read_backs_ran_out(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DIALER_CACHE_DIR", str(tmp_path / "cache"))  # not the dates other tests rendered
+async def test_the_daemon_renders_the_shared_prompts_and_again_as_days_pass(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALER_CACHE_DIR", str(tmp_path / "cache"))  # nothing rendered yet
     url = new_database(str(tmp_path / "d.db"))
     person = PERSON
     cid = make_campaign(url, "ran-out", ["+34611100001"], people=[person], flow="collections",
-                        settings={"company": "Gas Sur", "currency": "ARS"})
+                        settings={"company": "Gas Sur", "currency": "ARS"}, render=False)
     repo = Repository(db.session_factory(db.make_engine(url)))
     campaign = repo.campaign(cid)
     assert campaign is not None
-    host = IvrHost(repo.sessions, AgiSettings(), clock=lambda: datetime.now(UTC) + timedelta(days=10))
-    assert not await host.may_keep_dialing(campaign, repo)
-    paused = repo.campaign(cid)
-    assert paused is not None and paused.state == CampaignState.PAUSED
-    assert "3 prompts not rendered" in paused.settings["paused_reason"]
-    host.sql.close()
+    clock = [datetime.now(UTC)]
+    host = IvrHost(repo.sessions, AgiSettings(), clock=lambda: clock[0])
+    with repo.sessions() as s:
+        book, texts = prerender.shared_texts(campaign, clock[0])
+    assert len(texts) > 30 and all(book.lookup_text(text) is None for text in texts)
+    try:
+        assert await host.may_dial(campaign, repo)  # rendered in the pool, not paused
+        assert all(book.lookup_text(text) is not None for text in texts)
+        clock[0] += timedelta(days=10)  # the read-backs rendered at the start ran out: new days
+        with repo.sessions() as s:
+            _book, later = prerender.shared_texts(campaign, clock[0])
+        assert [text for text in later if book.lookup_text(text) is None]
+        assert await host.may_keep_dialing(campaign, repo)
+        assert all(book.lookup_text(text) is not None for text in later)
+    finally:
+        await host.close(1.0)
+    still = repo.campaign(cid)
+    assert still is not None and still.state == CampaignState.ACTIVE
 
-
-def test_the_date_read_backs_are_checked_again_as_days_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DIALER_CACHE_DIR", str(tmp_path / "cache"))  # not the dates other tests rendered
-    url = new_database(str(tmp_path / "d.db"))
-    person = PERSON
-    cid = make_campaign(url, "horizon", ["+34611100001"], people=[person], flow="collections",
-                        settings={"company": "Gas Sur", "currency": "ARS"})
-    with db.session_factory(db.make_engine(url))() as s:
-        campaign = s.get(Campaign, cid)
-        assert campaign is not None
-        assert prerender.check_shared(s, campaign, datetime.now(UTC)).ok
-        # `prompts render` covers a capture's 30 days plus 7: ten days on, the last read-backs are missing
-        found = prerender.check_shared(s, campaign, datetime.now(UTC) + timedelta(days=10))
-    assert not found.ok and found.missing == 3 and "dialer prompts render horizon" in found.message("horizon")

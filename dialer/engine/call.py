@@ -15,6 +15,7 @@ from dialer.engine.pressure import TrunkPace
 from dialer.engine.results import FarEnd, carrier_took, classify
 from dialer.engine.tracker import LiveCall, connected_outcome
 from dialer.ivr.dialplan import originate_variables
+from dialer.ivr.jit_audio import Preparation
 from dialer.storage.claims import Plan
 from dialer.storage.endings import Ending
 from dialer.storage.models import Campaign
@@ -55,6 +56,8 @@ class Calls(EngineBase):
             await self._end(call, outcome=Outcome.UNKNOWN, reason="the dialer hit an unexpected error")
         finally:
             self.tracker.forget(call.attempt_id)
+            if self.ivr is not None:
+                self.ivr.call_over(call.contact_id)  # its audio goes once its contact is settled
             for slot in slots:
                 slot.release()
 
@@ -73,7 +76,13 @@ class Calls(EngineBase):
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
-    async def _call(self, campaign: Campaign, plan: Plan, call: LiveCall) -> None:
+    async def _call(self, campaign: Campaign, plan: Plan, call: LiveCall, audio: Preparation | None = None) -> None:
+        if audio is not None and self.ivr is not None:  # its personal audio, before the Originate
+            problem = await self.ivr.audio_ready(audio)
+            if problem is not None:
+                log.error("attempt %s: not sent: %s", plan.attempt_id, problem)
+                await self._sql(self.repo.unclaim, [plan])
+                return
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
             await self._sql(self.repo.unclaim, [plan])
             return

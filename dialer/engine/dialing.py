@@ -46,12 +46,12 @@ class Dialing(Calls):
 
     async def _campaign_loop(self, campaign: Campaign) -> None:
         try:
-            if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # prompts rendered?
+            if self.ivr is not None and not await self.ivr.may_dial(campaign, self.repo):  # shared prompts
                 return
         except Exception as exc:  # noqa: BLE001 - SQL unavailable: the next poll starts the loop again
             log.warning("campaign %s: checking its prompts failed (%s); trying again", campaign.name, exc)
             return
-        screen: Screen | None = self.ivr.contact_screen(campaign) if self.ivr is not None else None
+        screen = self.ivr.contact_screen(campaign) if self.ivr is not None else None
         checked_on = self.ivr.today() if self.ivr is not None else None
         log.info("campaign %s: dialing (cap %d, %g calls/s)", campaign.name, campaign.max_concurrent,
                  campaign.calls_per_second)  # fmt: skip
@@ -68,6 +68,8 @@ class Dialing(Calls):
                 if not await self.ivr.may_keep_dialing(campaign, self.repo):
                     return
                 checked_on = self.ivr.today()
+            if self.ivr is not None:  # claim no faster than the pool prepares
+                await self.ivr.audio.room()
             if not await slots.acquire(timeout=self.settings.poll_s):
                 continue
             try:
@@ -100,10 +102,13 @@ class Dialing(Calls):
                 # next call may leave (the shared calls/s bucket refills at the campaign's rate)
                 await asyncio.sleep(min(self.settings.poll_s, 0.5, max(0.02, 1.0 / campaign.calls_per_second)))
                 continue
+            # personal audio prepared now, in the pool, while the claim's calls wait for their turn
+            audio = self.ivr.prepare(screen, [p for p, _ in plans]) if self.ivr and screen else {}
             for plan, token in plans:  # tracked now, before any await, so a resync sees them as ours
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id,
                                                    agi_token=token, agi_token_hash=token_hash(token)))  # fmt: skip
-                self._spawn(self._guarded(call, [slots, trunk], self._call(campaign, plan, call)))
+                work = self._call(campaign, plan, call, audio.get(plan.contact_id))
+                self._spawn(self._guarded(call, [slots, trunk], work))
 
     async def _settled(self, campaign: Campaign) -> bool:
         """True once the campaign is finished (a contact whose ending is journaled is not settled)."""

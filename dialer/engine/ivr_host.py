@@ -1,36 +1,50 @@
 """The IVR inside the daemon: the FastAGI server (which believes only Asterisk: dialer.ivr.trust),
-the flow service, and the prompts check."""
+the flow service, and the audio: shared prompts rendered when a campaign starts, personal audio
+prepared at each claim and removed once its contact is settled (dialer.ivr.jit_audio)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.config import AgiSettings
+from dialer.domain import Disposition
 from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
 from dialer.ivr import prerender
 from dialer.ivr.call import CallContext, IvrEventRow
 from dialer.ivr.fastagi import FastAgiServer
+from dialer.ivr.flow import FlowError
+from dialer.ivr.jit_audio import AudioNotReady, JitAudio, Preparation
+from dialer.ivr.prompt_book import PromptBook
 from dialer.ivr.service import IvrService
-from dialer.storage.db import allow_slow_statements
-from dialer.storage.models import Campaign
+from dialer.storage.claims import Plan
+from dialer.storage.models import Campaign, Contact
 from dialer.storage.repository import Repository
 from dialer.storage.worker import SqlWorker
+from prompts.render_pool import TtsSettings
+from prompts.templates import TemplateError
+from prompts.tts import TtsError
 
 log = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_S = 120.0  # the prompts check of a large campaign stats every contact's files
+CHECK_TIMEOUT_S = 120.0  # loading a campaign's flow and templates; SQL of the settled contacts
+SHARED_TIMEOUT_S = 600.0  # rendering a campaign's shared prompts (date read-backs included)
+AUDIO_TIMEOUT_S = 30.0  # a call waits this long for its contact's audio, then is not sent
+SWEEP_S = 2.0  # how often settled contacts' files are removed and the budget kept
 IVR_SQL_THREADS = 4  # the IVR's own SQL threads: its look-ups never wait behind the engine's claims
 
 
 class IvrHost:
     def __init__(self, sessions: sessionmaker[Session], listen: AgiSettings, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, audio: JitAudio | None = None) -> None:
         self.sessions = sessions
         self.listen = listen
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -38,6 +52,10 @@ class IvrHost:
         self.live: LiveEvents | None = None
         self.server: FastAgiServer | None = None
         self.sql = SqlWorker("dialer-ivr-sql", IVR_SQL_THREADS)
+        self.audio = audio or JitAudio()  # shared prompts at start, personal audio at each claim
+        self._settling: dict[int, list[str]] = {}  # contact -> its files, once its call is over
+        self._sweeper: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[None] | None = None
 
     async def start(self, tracker: CallTracker, live: LiveEvents | None = None) -> None:
         self.live = live
@@ -45,10 +63,20 @@ class IvrHost:
                                   sql=self.sql)  # fmt: skip
         self.server = FastAgiServer.for_settings(self.listen, self.service.handler_for, self.service)
         await self.server.start()
+        self._sweeper = asyncio.create_task(self._sweep_every(), name="audio-sweeper")
 
     async def close(self, drain_timeout: float) -> None:
         if self.server is not None:
             await self.server.close(drain_timeout)
+        if self._warm_up is not None:
+            await asyncio.wait([self._warm_up], timeout=60)  # a pool half started is closed whole
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:  # the last calls' settled contacts
+                await self.sweep()
+            except Exception as exc:  # noqa: BLE001 - left for the budget of the next run
+                log.warning("removing settled contacts' audio failed at the end (%s)", exc)
+        await asyncio.to_thread(self.audio.close)
         self.sql.close()
 
     def _on_event(self, ctx: CallContext, row: IvrEventRow) -> None:
@@ -63,37 +91,88 @@ class IvrHost:
                                   fact.get("queue_wait_s"), ctx.campaign_id)  # fmt: skip
 
     async def may_dial(self, campaign: Campaign, repo: Repository) -> bool:
-        """False (and the campaign paused, with the reason) while its prompts are not all rendered."""
-        problem = await self.sql.run(self.check_campaign, campaign, timeout_s=CHECK_TIMEOUT_S)
-        return await self._paused_if(problem, campaign, repo)
+        """Render the campaign's shared prompts (in the preparation pool, off the event loop);
+        False (and the campaign paused, with the reason) if its flow or prompts cannot be spoken.
+        Personal audio is prepared at each claim (prepare())."""
+        began = time.monotonic()
+        try:
+            book, texts = await asyncio.wait_for(asyncio.to_thread(prerender.shared_texts, campaign, self.clock()),
+                                                 CHECK_TIMEOUT_S)  # fmt: skip
+            tts = TtsSettings(book.lang, book.backend, book.voice, book.fallback)
+            await self.audio.render_shared(book.cache.root, tts, texts, SHARED_TIMEOUT_S)
+        except (FlowError, TemplateError, TtsError) as exc:
+            return await self._paused_if(f"campaign {campaign.name}: its prompts cannot be rendered: {exc}",
+                                         campaign, repo)  # fmt: skip
+        log.info("campaign %s: %d shared prompts ready in %.1f s", campaign.name, len(texts),
+                 time.monotonic() - began)  # fmt: skip
+        return True
 
     async def may_keep_dialing(self, campaign: Campaign, repo: Repository) -> bool:
         """Again each day: the shared prompts, date read-backs from today on (their horizon ends)."""
-        found = await self.sql.run(self._check_shared, campaign, timeout_s=CHECK_TIMEOUT_S)
-        return await self._paused_if(None if found.ok else found.message(campaign.name), campaign, repo)
-
-    def _check_shared(self, campaign: Campaign) -> prerender.Check:
-        with self.sessions() as s:
-            allow_slow_statements(s, CHECK_TIMEOUT_S)
-            return prerender.check_shared(s, campaign, self.clock())
+        return await self.may_dial(campaign, repo)
 
     def today(self) -> date:
-        """The day (UTC) the shared prompts were last checked for: a new one checks them again."""
+        """The day (UTC) the shared prompts were last rendered for: a new one renders them again."""
         return self.clock().date()
 
     def contact_screen(self, campaign: Campaign) -> prerender.ContactScreen:
-        """What each claim asks of each contact: are its own sentences rendered?"""
+        """What each claim asks of each contact: can its fields be spoken? (and its texts)"""
         return prerender.ContactScreen(campaign)
+
+    def prepare(self, screen: prerender.ContactScreen, plans: list[Plan]) -> dict[int, Preparation]:
+        """Start preparing the claimed contacts' personal audio (before their Originates)."""
+        texts = screen.take([plan.contact_id for plan in plans])
+        root = screen.book.cache.root
+        return {cid: self.audio.prepare(cid, root, screen.tts, found) for cid, found in texts.items() if found}
+
+    async def audio_ready(self, prep: Preparation) -> str | None:
+        """Wait for a contact's audio before its Originate: None, or why it is not ready."""
+        try:
+            await self.audio.ready(prep, AUDIO_TIMEOUT_S)
+        except AudioNotReady as exc:
+            return str(exc)
+        return None
+
+    def call_over(self, contact_id: int) -> None:
+        """A call is over: its contact's files go at the next sweep if its disposition is final."""
+        paths = self.audio.release(contact_id)
+        if paths:
+            self._settling[contact_id] = paths
+
+    async def _sweep_every(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                await self.sweep()
+            except Exception as exc:  # noqa: BLE001 - SQL away: the next sweep asks again
+                log.warning("removing settled contacts' audio failed (%s); retrying", exc)
+
+    async def sweep(self) -> int:
+        """Remove the personal files of contacts whose disposition is final (unless another
+        contact holds them or a shared prompt is that file), then keep under the budget; bytes freed."""
+        freed = 0
+        if self._settling:
+            batch, self._settling = self._settling, {}
+            try:
+                settled = await self.sql.run(self._settled, list(batch), timeout_s=CHECK_TIMEOUT_S)
+            except BaseException:
+                self._settling.update(batch)
+                raise
+            freed += self.audio.remove(path for cid in settled for path in batch[cid])
+        freed += self.audio.ledger.evict()
+        return freed
+
+    def _settled(self, contact_ids: list[int]) -> list[int]:
+        found: list[int] = []
+        with self.sessions() as s:
+            for start in range(0, len(contact_ids), 500):
+                chunk = contact_ids[start : start + 500]
+                found += s.scalars(select(Contact.id).where(Contact.id.in_(chunk),
+                                                            Contact.disposition != Disposition.PENDING))  # fmt: skip
+        return found
 
     async def _paused_if(self, problem: str | None, campaign: Campaign, repo: Repository) -> bool:
         if problem:
             log.error("%s; campaign paused", problem)
             await self.sql.run(repo.pause_campaign, campaign.id, problem, timeout_s=CHECK_TIMEOUT_S)
         return problem is None
-
-    def check_campaign(self, campaign: Campaign) -> str | None:
-        """Why the campaign may not dial (prompts not rendered, contacts that cannot be spoken to)."""
-        with self.sessions() as s:
-            allow_slow_statements(s, CHECK_TIMEOUT_S)
-            found = prerender.check(s, campaign, self.clock())
-        return None if found.ok else found.message(campaign.name)

@@ -2,9 +2,10 @@
 
 `plan()` lists the texts (shared prompts, date read-backs, every pending contact's personal
 sentences); `render()` renders them in a pool of long-lived worker processes, one espeak-ng
-synthesiser each (prompts.render_pool); `check()` is what the daemon runs before it dials a
-campaign, `check_shared()` what it runs again each day (date read-backs from today on), and
-`ContactScreen` what each claim asks of each contact (contacts imported after the start).
+synthesiser each (prompts.render_pool): `dialer prompts render`, for operators who want it all
+upfront. `check()` says what is missing. The daemon needs none of it: `shared_texts()` is what it
+renders when a campaign starts, and `ContactScreen` what each claim asks of each contact (the
+texts of its personal audio, prepared at the claim: dialer.ivr.jit_audio).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.domain import Disposition
-from dialer.ivr.calendar import date_span
+from dialer.ivr.calendar import date_span, world_span
 from dialer.ivr.flow import Flow, FlowError, load
 from dialer.ivr.prompt_book import Job, PromptBook
 from dialer.storage.models import Campaign, Contact, Phone
@@ -128,36 +129,40 @@ class Check:
         return f"campaign {name}: {'; '.join(parts)}: run `dialer prompts render {name}`"
 
 
-def check_shared(session: Session, campaign: Campaign, now: datetime) -> Check:
-    """Are the prompts every contact shares rendered, date read-backs from the earliest of the
-    pending contacts' local dates on (as plan() renders them)?"""
-    try:
-        book = book_for(campaign)
-        first, last = _date_span(session, campaign, now)
-        missing = book.missing(list(book.campaign_jobs(first, (last - first).days)))
-    except (FlowError, TemplateError) as exc:
-        return Check(0, [str(exc)])
-    return Check(len(missing), [], missing[0].text[:60] if missing else "")
-
-
 class ContactScreen:
-    """Asked by each claim of each due contact: why it may not be called (its own sentences are
-    not rendered, or its fields cannot be spoken), or None. The claim parks it with the reason."""
+    """Asked by each claim of each due contact: why it may not be called (its fields cannot be
+    spoken: the claim parks it with the reason), or None. Keeps the texts of each contact it let
+    through: the engine prepares that audio at the claim (take())."""
 
     def __init__(self, campaign: Campaign) -> None:
         self.campaign = campaign.name
         self.book = book_for(campaign)
+        self.tts = TtsSettings(self.book.lang, self.book.backend, self.book.voice, self.book.fallback)
+        self.texts: dict[int, list[str]] = {}
 
     def __call__(self, contact: Contact) -> str | None:
         try:
             jobs = list(self.book.contact_jobs(contact.external_id, contact.name, contact.fields or {}))
         except TemplateError as exc:
             return f"its fields cannot be spoken ({exc}): correct the contact"
-        missing = self.book.missing(jobs)
-        if missing:
-            return (f"audio not rendered for {len(missing)} of its prompts (e.g. {missing[0].key!r}): "
-                    f"run `dialer prompts render {self.campaign}`")  # fmt: skip
+        self.texts[contact.id] = [job.render_text for job in jobs]
         return None
+
+    def take(self, contact_ids: list[int]) -> dict[int, list[str]]:
+        """The personal texts of the claimed contacts; the rest (not claimed) are forgotten."""
+        found = {cid: self.texts[cid] for cid in contact_ids if cid in self.texts}
+        self.texts.clear()
+        return found
+
+
+def shared_texts(campaign: Campaign, now: datetime, horizon_days: int = HORIZON_DAYS) -> tuple[PromptBook, list[str]]:
+    """The texts every contact shares (date read-backs from the earliest "today" on Earth on: no
+    contact is read), rendered when the campaign starts; FlowError or TemplateError if it cannot
+    speak."""
+    book = book_for(campaign)
+    first, last = world_span(now)
+    texts = dict.fromkeys(job.render_text for job in book.campaign_jobs(first, horizon_days + (last - first).days))
+    return book, list(texts)
 
 
 def check(session: Session, campaign: Campaign, now: datetime) -> Check:
