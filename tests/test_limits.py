@@ -87,6 +87,30 @@ def test_live_calls_of_a_campaign_stay_within_its_cap_over_all_hosts(hosts: list
     assert len(again) == 2 and live(hosts[0]) == 6
 
 
+def test_a_host_that_waits_gets_its_fair_share_of_the_cap(hosts: list[Repository]) -> None:
+    a, b = hosts[0], hosts[1]
+    cid = add(a, "c", [f"+3461110{i:04d}" for i in range(40)], max_concurrent=6, calls_per_second=1000)
+    held = list(b.claim(cid, 6, T0))  # host b came first and holds the whole cap
+    assert len(held) == 6
+    refused = a.claim(cid, 6, T0 + timedelta(milliseconds=100))
+    assert refused == [] and "6 calls live" in refused.why  # a wants room: it waits
+    at = T0 + timedelta(milliseconds=200)
+    for _ in range(3):  # each time one of b's calls ends, b asks first (its loop is woken at once)
+        b.finish(held.pop().attempt_id, dial_result=DialResult.BUSY, reason="busy")
+        at += timedelta(milliseconds=100)
+        mine = b.claim(cid, 1, at)
+        assert mine == [] and "share (3 of 6)" in mine.why  # over its share while a waits
+        assert len(a.claim(cid, 1, at)) == 1  # the slot b freed goes to the waiting host
+    assert live(a, node="host-0") == 3 and live(a, node="host-1") == 3
+    assert hosts[2].claim(cid, 1, at) == []  # a third host is refused too, and waits
+    b.finish(held.pop().attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    assert b.claim(cid, 1, at) == []  # shares are 2 each now: b, with 2 live, is at its share
+    assert len(hosts[2].claim(cid, 1, at)) == 1
+    later = at + timedelta(seconds=3)  # nobody asked for 3 s: the cap is whoever's again
+    b.finish(held.pop().attempt_id, dial_result=DialResult.BUSY, reason="busy")
+    assert len(b.claim(cid, 1, later)) == 1
+
+
 def test_calls_per_second_hold_over_all_hosts(hosts: list[Repository]) -> None:
     cid = add(hosts[0], "c", [f"+3461110{i:04d}" for i in range(100)], max_concurrent=100, calls_per_second=5)
     per_second = []

@@ -31,7 +31,7 @@ from dialer.sms.settings import GatewaySettings
 from dialer.sms.smpp import SmppGateway
 from dialer.storage import db
 from dialer.storage.ivr_store import events_of
-from dialer.storage.models import Sms
+from dialer.storage.sms_models import Sms
 from dialer.storage.repository import Repository
 from tests.campaigns import attempts, campaign_row, make_campaign, new_database, scripted
 from tests.sms_parts import smpp_smsc

@@ -17,7 +17,8 @@ from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.sms.text import split
 from dialer.storage import db
-from dialer.storage.models import Dnc, Sms, SmsOptOut, SmsReply
+from dialer.storage.models import Dnc
+from dialer.storage.sms_models import Sms, SmsOptOut, SmsReply
 from tests.campaigns import make_campaign, new_database
 from tests.sms_parts import fakesmsc, kannel_boxes, stop
 from tests.test_sms_smpp import PERSON, SMS, _messages, _queue, _replies, _until

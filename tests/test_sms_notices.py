@@ -23,7 +23,8 @@ from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings
 from dialer.sms.smpp import SmppGateway
 from dialer.storage import db
-from dialer.storage.models import Campaign, Dnc, Sms
+from dialer.storage.models import Campaign, Dnc
+from dialer.storage.sms_models import Sms
 from dialer.storage.repository import Repository
 from tests.campaigns import contacts, make_campaign, new_database
 from tests.sms_parts import smpp_smsc

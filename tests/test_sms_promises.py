@@ -30,7 +30,8 @@ from dialer.sms.settings import GatewaySettings
 from dialer.sms.smpp import SmppGateway
 from dialer.storage import db
 from dialer.storage.endings import Ending
-from dialer.storage.models import Contact, Promise, Sms
+from dialer.storage.models import Contact, Promise
+from dialer.storage.sms_models import Sms
 from dialer.storage.promises import promise_after_ending
 from dialer.storage.repository import Repository
 from tests.campaigns import make_campaign, new_database

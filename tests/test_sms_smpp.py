@@ -23,7 +23,8 @@ from dialer.sms.smpp import SmppGateway
 from dialer.sms.text import split
 from dialer.sms.outbox import queue_text
 from dialer.storage import db
-from dialer.storage.models import Campaign, Contact, Dnc, Sms, SmsOptOut, SmsReply
+from dialer.storage.models import Campaign, Contact, Dnc
+from dialer.storage.sms_models import Sms, SmsOptOut, SmsReply
 from dialer.storage.repository import Repository
 from tests.campaigns import contacts, make_campaign, new_database
 from tests.sms_parts import smpp_smsc

@@ -16,6 +16,7 @@ from cli import app
 from dialer.domain import AttemptState, DialResult
 from dialer.storage import db
 from dialer.storage.models import Attempt, Base, Campaign, Contact, Dnc, IvrEvent, Phone
+from dialer.storage import sms_models  # noqa: F401 - the SMS tables join Base.metadata
 from tests.conftest import fresh_postgres
 
 TABLES = {"campaign", "contact", "phone", "attempt", "ivr_event", "dnc", "alembic_version"}

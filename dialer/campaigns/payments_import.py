@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns.csv_files import Rejection, csv_reader, decode
 from dialer.domain import Disposition, PromiseState, SmsState
-from dialer.storage.models import Campaign, Contact, Promise, Sms
+from dialer.storage.models import Campaign, Contact, Promise
+from dialer.storage.sms_models import Sms
 
 log = logging.getLogger(__name__)
 ID_HEADERS = {"external_id", "id", "contact", "contacto", "cliente", "customer", "klient"}

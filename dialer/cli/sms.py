@@ -11,7 +11,7 @@ from rich.table import Table
 from dialer.cli.common import CampaignArg, DbUrlOpt, _campaign_named, _session, console
 from dialer.events.sink import mask_number
 from dialer.sms.text import split, transliterate
-from dialer.storage.models import SmsReply
+from dialer.storage.sms_models import SmsReply
 from sqlalchemy import select
 
 sms_app = typer.Typer(help="SMS: replies, and the parts a text goes out in.", no_args_is_help=True)

@@ -85,7 +85,7 @@ class Dialing(Calls):
                 await bucket.acquire()
                 await pace.acquire()
                 wanted += take_more(slots, trunk, bucket, CLAIM_BATCH - 1, pace)  # one SQL claim for all
-                plans = await self._claim(campaign.id, wanted, screen) if self._ready.is_set() else []
+                plans, held = await self._claim(campaign.id, wanted, screen) if self._ready.is_set() else ([], "")
             except asyncio.CancelledError:  # paused or stopped while holding slots
                 self._give_back(slots, trunk, wanted)
                 raise
@@ -95,8 +95,8 @@ class Dialing(Calls):
                 await asyncio.sleep(self.settings.poll_s)
                 continue
             self._give_back(slots, trunk, wanted - len(plans))
-            if not plans:
-                if self._ready.is_set() and await self._settled(campaign):
+            if not plans:  # held back by a limit: contacts are still due, so not finished
+                if not held and self._ready.is_set() and await self._settled(campaign):
                     return
                 # nothing due, or the limits all hosts share are full: look again about when the
                 # next call may leave (the shared calls/s bucket refills at the campaign's rate)
@@ -118,9 +118,10 @@ class Dialing(Calls):
             log.debug("campaign %s: checking whether it is finished failed: %s", campaign.name, exc)
             return False
 
-    async def _claim(self, campaign_id: int, wanted: int, screen: Screen | None = None) -> list[tuple[Plan, str]]:
+    async def _claim(self, campaign_id: int, wanted: int,
+                     screen: Screen | None = None) -> tuple[list[tuple[Plan, str]], str]:  # fmt: skip
         """Claim in SQL, then confirm the claim (its Originates may leave) with each attempt's AGI
-        token hash stored. A claim given up on (SQL too slow, or cancelled meanwhile) may still
+        token hash stored; with no attempts, say which limit held the claim back (if one did). A claim given up on (SQL too slow, or cancelled meanwhile) may still
         commit: its token goes to _orphans, and _undo_orphans undoes it once its SQL is over."""
         token = str(uuid.uuid4())
         job = self.sql.submit(self.repo.claim, campaign_id, wanted, token=token, screen=screen)
@@ -132,10 +133,10 @@ class Dialing(Calls):
                 self._orphans[token] = job
             raise
         if not plans:
-            return []
+            return [], plans.why
         confirm = self.sql.submit(self._confirm_with_tokens, token, plans)
         try:
-            return await self.sql.wait(confirm, what="confirm claim")
+            return await self.sql.wait(confirm, what="confirm claim"), ""
         except BaseException:
             self._orphans[token] = confirm
             raise

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dialer.domain import SmsState
-from dialer.storage.models import Sms, SmsReply
+from dialer.storage.sms_models import Sms, SmsReply
 
 
 def sms_summary(session: Session, campaign_id: int) -> dict[str, Any] | None:

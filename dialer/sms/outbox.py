@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from dialer.domain import SmsState
 from dialer.sms.messages import Messages
 from dialer.sms.text import split
-from dialer.storage.models import Campaign, Contact, Sms
+from dialer.storage.models import Campaign, Contact
+from dialer.storage.sms_models import Sms
 from dialer.storage.sms_store import SmsStore, sms_settings
 
 

@@ -22,7 +22,8 @@ from dialer.sms.messages import MessageError
 from dialer.sms.on_ending import text_number
 from dialer.sms.outbox import queue_text
 from dialer.storage.claims import due_contacts, pick_phone
-from dialer.storage.models import Campaign, Contact, Dnc, Sms, SmsOptOut
+from dialer.storage.models import Campaign, Contact, Dnc
+from dialer.storage.sms_models import Sms, SmsOptOut
 from dialer.storage.scheduling import Gate, hold_for, schedule_for
 from dialer.storage.sms_store import Change, notice_settings, opens_at, sms_only, sms_settings
 from scheduler.windows import ScheduleError

@@ -54,6 +54,15 @@ class Plan:
     template: str = ""  # the channel template (its trunk's); empty: the campaign's trunk_template
 
 
+class Claimed(list[Plan]):
+    """The attempts a claim committed; `why` names the limit that left no room (empty when the
+    claim found nothing due), so the caller need not ask whether the campaign is finished."""
+
+    def __init__(self, plans: Iterable[Plan] = (), why: str = "") -> None:
+        super().__init__(plans)
+        self.why = why
+
+
 def due_queries(campaign_id: int, now: datetime, limit: int, fresh: bool = True) -> list[Select[Any]]:
     """The next due contacts, in due order: never tried first, then by next_attempt_at. Two index
     range scans on (campaign_id, disposition, next_attempt_at): with an OR, SQLite would walk
@@ -103,7 +112,7 @@ class Claims:
         return plans[0] if plans else None
 
     def claim(self, campaign_id: int, limit: int, now: datetime | None = None, *, token: str | None = None,
-              screen: Screen | None = None) -> list[Plan]:  # fmt: skip
+              screen: Screen | None = None) -> Claimed:  # fmt: skip
         """Commit attempts for up to `limit` due contacts (one transaction), in due order, all
         carrying `token` (state `created`), within the limits every host shares (storage.limits)
         and one live call per person (storage.guards). `screen` may park a due contact, with its
@@ -113,16 +122,16 @@ class Claims:
         plans: list[Plan] = []
         parked: list[str] = []  # why each parked contact may not be called
         with self.sessions.begin() as s:
-            campaign, space = room(s, campaign_id, now, limit)
+            campaign, space = room(s, campaign_id, now, limit, self.node)
             if campaign is None or space.calls <= 0 or sms_only(campaign):  # texts only: dialer.sms.producers
-                return []
+                return Claimed(why=space.why)
             limit = space.calls
             schedule = schedule_for(campaign)
             template = self.template_of(s, campaign)
             if schedule is not None and (missing := missing_dnc_lists(s, schedule)):
                 log.warning("campaign %s: policy %s needs the DNC list %s loaded (dialer dnc import FILE "
                             "--source %s): not dialling", campaign_id, schedule.policy.name, missing[0], missing[0])
-                return []
+                return Claimed(why=f"DNC list {missing[0]} not loaded")
             for _ in range(5):  # contacts skipped (DNC, taken by another host) leave room: look again
                 want = limit - len(plans)
                 if want <= 0:
@@ -144,7 +153,7 @@ class Claims:
         if parked:
             log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S,
                         parked[0])  # fmt: skip
-        return plans
+        return Claimed(plans)
 
     @staticmethod
     def template_of(s: Session, campaign: Campaign) -> str:

@@ -11,21 +11,30 @@ taken before anything is counted, gives the same order.
 
 The bucket holds at most a fifth of a second's calls (at least one), so any one-second window
 sees at most calls_per_second plus that burst.
+
+Fair shares: the host whose call just ended claims again at once, while the others only poll, so
+without a rule one host would keep every slot of a busy campaign. A host that wants calls and
+finds the campaign's cap (or its share) full writes a `claim_wait` row; while any other host's row
+is fresh (WAIT_S), each host keeps to ceil(cap / hosts wanting): the one over its share takes
+nothing until its calls end, and the waiting one gets the slots they free. With no one waiting
+the whole cap is anyone's, so a host alone (or the only one with work) is not held back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from math import ceil
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dialer.domain import AttemptState
-from dialer.storage.models import Attempt, Campaign, Trunk
+from dialer.storage.models import Attempt, Campaign, ClaimWait, Trunk
 
 LIVE = (AttemptState.CREATED, AttemptState.ORIGINATING, AttemptState.ANSWERED)
 BURST_S = 0.2
+WAIT_S = 2.0  # a host that found no room this recently still wants its share
 
 
 @dataclass
@@ -66,8 +75,8 @@ def _live(s: Session, *where: object) -> int:
     return s.scalar(select(func.count()).select_from(Attempt).where(Attempt.state.in_(LIVE), *where)) or 0
 
 
-def room(s: Session, campaign_id: int, now: datetime, wanted: int) -> tuple[Campaign | None, Room]:
-    """Lock the campaign (and its trunk) and say how many calls may leave now."""
+def room(s: Session, campaign_id: int, now: datetime, wanted: int, node: str = "") -> tuple[Campaign | None, Room]:
+    """Lock the campaign (and its trunk) and say how many calls may leave now from `node`."""
     if s.get_bind().dialect.name == "sqlite":
         s.execute(update(Campaign).where(Campaign.id == campaign_id).values(rate_at=Campaign.rate_at))
     campaign = s.scalars(select(Campaign).where(Campaign.id == campaign_id).with_for_update()).one_or_none()
@@ -75,6 +84,8 @@ def room(s: Session, campaign_id: int, now: datetime, wanted: int) -> tuple[Camp
         return None, Room(0, [], "no such campaign")
     calls = min(wanted, campaign.max_concurrent - _live(s, Attempt.campaign_id == campaign_id))
     why = f"campaign {campaign.name}: {campaign.max_concurrent} calls live" if calls <= 0 else ""
+    if node:
+        calls, why = _fair_share(s, campaign, node, now, calls, why)
     buckets = [Bucket.refilled(campaign, campaign.calls_per_second, now)]
     if campaign.trunk_name:
         trunk = s.scalars(select(Trunk).where(Trunk.name == campaign.trunk_name).with_for_update()).one_or_none()
@@ -88,6 +99,25 @@ def room(s: Session, campaign_id: int, now: datetime, wanted: int) -> tuple[Camp
     if tokens < calls:
         calls, why = tokens, why or "calls per second"
     return campaign, Room(max(0, calls), buckets, why)
+
+
+def _fair_share(s: Session, campaign: Campaign, node: str, now: datetime, calls: int, why: str) -> tuple[int, str]:
+    """Keep `node` to its share of the cap while other hosts wait for room; note its own wait."""
+    others = s.scalar(select(func.count()).select_from(ClaimWait).where(
+        ClaimWait.campaign_id == campaign.id, ClaimWait.node != node, ClaimWait.at >= now - timedelta(seconds=WAIT_S)))
+    if others:
+        share = ceil(campaign.max_concurrent / (others + 1))
+        left = share - _live(s, Attempt.campaign_id == campaign.id, Attempt.node == node)
+        if left < calls:
+            calls = max(0, left)
+            why = why or f"campaign {campaign.name}: this host's share ({share} of {campaign.max_concurrent}) live"
+    if calls <= 0:
+        wait = s.get(ClaimWait, (campaign.id, node))
+        if wait is None:
+            s.add(ClaimWait(campaign_id=campaign.id, node=node, at=now))
+        else:
+            wait.at = now
+    return calls, why
 
 
 def trunk_of(campaign: Campaign) -> str:

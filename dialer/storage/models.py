@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, Dialect, Float, ForeignKey, Index, Integer, MetaData, String,
+from sqlalchemy import (JSON, Date, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String,
                         Text, UniqueConstraint)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome, PhoneType, PromiseState, SmsState
+from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome, PhoneType, PromiseState
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -222,6 +222,17 @@ class Node(Base):
     stopped_at: Mapped[datetime | None]  # a clean stop; a crash leaves it empty
 
 
+class ClaimWait(Base):
+    """A host that wanted calls of a campaign and found its limit full (storage.limits): while its
+    row is fresh, every host of the campaign keeps to a fair share of the cap."""
+
+    __tablename__ = "claim_wait"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
 class LiveGuard(Base):
     """One live call per person, across campaigns and hosts: a row per normalised number ("n:+34...")
     and per debt ("d:<debt_id>") while a call to it is live; the primary key is the guard."""
@@ -234,74 +245,6 @@ class LiveGuard(Base):
     attempt_id: Mapped[str] = mapped_column(String(36), index=True)
     campaign_id: Mapped[int] = mapped_column(Integer)
     since: Mapped[datetime]
-class Sms(Base):
-    """One text to one number: its parts, encoding, cost and delivery state (dialer.sms)."""
-
-    __tablename__ = "sms"
-    __table_args__ = (Index(None, "state", "not_before"), Index(None, "campaign_id", "state"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
-    attempt_id: Mapped[str | None] = mapped_column(String(36))  # the call that asked for it, if any
-    number: Mapped[str] = mapped_column(String(20), index=True)  # E.164
-    kind: Mapped[str] = mapped_column(String(16))  # ivr | notice | result | campaign
-    dedupe: Mapped[str | None] = mapped_column(String(120), unique=True)  # one message per reason, across hosts
-    template: Mapped[str | None] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text)
-    encoding: Mapped[str] = mapped_column(String(8))  # gsm7 | ucs2
-    segments: Mapped[int] = mapped_column(Integer)
-    cost: Mapped[float | None] = mapped_column(Float)
-    state: Mapped[SmsState] = mapped_column(_enum(SmsState), default=SmsState.QUEUED)
-    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    not_before: Mapped[datetime | None]
-    node: Mapped[str | None] = mapped_column(String(64))  # the daemon sending it (state sending)
-    gateway: Mapped[str | None] = mapped_column(String(32))
-    smsc_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    error_code: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    done_at: Mapped[datetime | None]
-
-
-class SmsPart(Base):
-    """The SMSC's id of each part an SMPP text went out in, for matching delivery receipts."""
-
-    __tablename__ = "sms_part"
-
-    smsc_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sms_id: Mapped[int] = mapped_column(ForeignKey("sms.id", ondelete="CASCADE"), index=True)
-    state: Mapped[SmsState] = mapped_column(_enum(SmsState), default=SmsState.SENT)
-
-
-class SmsReply(Base):
-    """A text a person sent back, matched to the number's last message (or its contact)."""
-
-    __tablename__ = "sms_reply"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(20), index=True)
-    to: Mapped[str | None] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"), index=True)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
-    sms_id: Mapped[int | None] = mapped_column(ForeignKey("sms.id", ondelete="SET NULL"))
-    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
-    gateway: Mapped[str | None] = mapped_column(String(32))
-    received_at: Mapped[datetime]
-
-
-class SmsOptOut(Base):
-    """Numbers that asked for no more texts (calls may go on: the dnc table stops both)."""
-
-    __tablename__ = "sms_opt_out"
-
-    number: Mapped[str] = mapped_column(String(20), primary_key=True)
-    source: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str | None] = mapped_column(Text)
-    added_at: Mapped[datetime]
-
-
 class Promise(Base):
     """A promise to pay as a state: the contact waits until `due_at` (date + grace)."""
 

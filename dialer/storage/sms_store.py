@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.domain import Disposition, SmsState
-from dialer.storage.models import Campaign, Contact, Dnc, Phone, Sms, SmsOptOut, SmsPart, SmsReply
+from dialer.storage.models import Campaign, Contact, Dnc, Phone
+from dialer.storage.sms_models import Sms, SmsOptOut, SmsPart, SmsReply
 from scheduler.policy import parse_schedule
 from scheduler.windows import CallingWindows, ScheduleError
 from scheduler.zones import contact_zones, region_zones
