@@ -8,7 +8,7 @@ import random
 import phonenumbers
 import pytest
 
-from dialer.campaigns.numbers import normalise, normalise_parsed
+from dialer.campaigns.numbers import normalise, normalise_parsed, number_type
 
 REGIONS = ["ES", "PL", "IT", "MX", "US", "GB", "AR", "DE", "CL", "CO", "PE", "FR"]
 PREFIXES = ["6", "7", "9", "3", "5", "2", "8", "1", "4", "55", "11", "212"]
@@ -46,3 +46,16 @@ def test_a_known_type_is_exactly_validity(region: str) -> None:
             continue
         known = phonenumbers.number_type(parsed) != phonenumbers.PhoneNumberType.UNKNOWN
         assert known == phonenumbers.is_valid_number(parsed), value
+
+
+def test_the_compiled_type_equals_phonenumbers_for_every_country_code() -> None:
+    rng = random.Random(15)
+    kinds: set[phonenumbers.PhoneNumberType] = set()
+    for country in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        for _ in range(150):  # numbers of every length the plans use, most of them near valid ones
+            national = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 12)))
+            expected = phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=country,
+                                                                         national_number=int(national)))  # fmt: skip
+            assert number_type(country, national) == expected, (country, national)
+            kinds.add(expected)
+    assert len(kinds) >= 6  # mobile, fixed line, toll free, premium, ... all met, not only UNKNOWN

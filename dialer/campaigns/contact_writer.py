@@ -8,7 +8,6 @@ Every row of one import carries the import's own created_at, which is how `undo`
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -34,6 +33,8 @@ class ContactWriter:
         table = cast(Table, Contact.__table__)
         created = table.c.created_at.type.bind_processor(dialect)
         self._created = created(self.now) if created else self.now  # naive UTC on SQLite
+        if self._sqlite:  # as the driver would store it, once for every row rather than per row
+            self._created = self._created.isoformat(" ")
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._phone_sql = (f"INSERT INTO phone (contact_id, number, type, position) SELECT id, {mark}, {mark}, "
                            f"{mark} FROM contact WHERE campaign_id = {mark} AND external_id = {mark}")  # fmt: skip
@@ -43,8 +44,8 @@ class ContactWriter:
         if not rows:
             return
         cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
-        contacts = [(cid, ext, name, tz, json.dumps(fields, ensure_ascii=False), created, pending, debt)
-                    for _line, ext, name, tz, fields, _phones, _p, debt in rows]  # fmt: skip
+        contacts = [(cid, ext, name, tz, fields, created, pending, debt)
+                    for _line, ext, name, tz, fields, _phones, _p, debt in rows]  # fields: JSON text already
         if self._sqlite:
             self._conn.exec_driver_sql(self._contact_sql, contacts)
         else:

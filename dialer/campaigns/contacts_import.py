@@ -14,6 +14,7 @@ and writes (dialer.campaigns.contact_writer).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -123,13 +124,12 @@ class _AcrossRows:
     def existing(self, checked: list[Checked]) -> set[str]:
         if not self.campaign_has_contacts:
             return set()
-        ids = [row[1] for row in checked if row[1]]
+        ids = [row.external_id for row in checked if row.external_id]
         return set(self.session.scalars(select(Contact.external_id).where(
             Contact.campaign_id == self.campaign.id, Contact.external_id.in_(ids))))  # fmt: skip
 
     def check(self, row: Checked, existing: set[str]) -> list[Rejection]:
-        line, ext, _name, _tz, _fields, phones, problems, _debt = row
-        problems = list(problems)
+        line, ext, phones, problems = row.line, row.external_id, row.phones, list(row.problems)
         if ext in self.seen_ids:
             problems.append(Rejection(line, "external_id", f"{ext!r} repeats line {self.seen_ids[ext]}"))
         elif ext in existing:
@@ -173,7 +173,20 @@ def import_contacts(
     workers: int | None = None,
 ) -> ImportReport:
     """Check every row and write the accepted ones in the session's transaction (the caller commits).
-    `workers`: processes that check rows (default: one per core for files of 4 MB and more)."""
+    `workers`: processes that check rows (default: one per core for files of 4 MB and more).
+    The cyclic garbage collector is off meanwhile (the rows make no cycles; its passes over the
+    rows in flight cost ~15% of the importer's time), here and in the forked workers."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _import(session, campaign, path, mapping, dry_run, strict, workers)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _import(session: Session, campaign: Campaign, path: Path, mapping: Mapping[str, str] | None, dry_run: bool,
+            strict: bool, workers: int | None) -> ImportReport:  # fmt: skip
     spoken = _spoken(campaign, path)
     with open_csv(path) as (reader, encoding):
         report = ImportReport(path=path, encoding=encoding, dry_run=dry_run)

@@ -4,16 +4,25 @@ worker processes; checks across rows and against the database stay with the impo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dialer.campaigns.csv_files import Rejection
 from dialer.campaigns.numbers import normalise as normalise_number
 from dialer.campaigns.values import ValueProblem, normalise
 
-# (first line, external id, name, time zone, fields, [(E.164, type's value, column)], problems, debt id);
-# plain values only, so a chunk pickles fast between processes
-Checked = tuple[int, str, str | None, str | None, dict[str, str], list[tuple[str, str, str]], list[Rejection],
-                str | None]
+class Checked(NamedTuple):
+    """One row as checked on its own; plain values only, so a chunk pickles fast between processes."""
+
+    line: int  # the row's first line in the file
+    external_id: str
+    name: str | None
+    timezone: str | None
+    fields: str  # the stored form: JSON text, encoded here (in the worker, not the writing process)
+    phones: list[tuple[str, str, str]]  # (E.164, its type's value, column)
+    problems: list[Rejection]
+    debt_id: str | None
 
 
 @dataclass(frozen=True)
@@ -71,4 +80,5 @@ def check_row(spec: RowSpec, line: int, row: list[str]) -> Checked:
         problems.append(Rejection(line, "external_id", "missing"))
     if not numbers_written:
         problems.append(Rejection(line, "phone", "no phone number"))
-    return line, ext, attrs.get("name"), attrs.get("timezone"), custom, phones, problems, attrs.get("debt_id")
+    return Checked(line, ext, attrs.get("name"), attrs.get("timezone"), json.dumps(custom, ensure_ascii=False), phones,
+                   problems, attrs.get("debt_id"))  # fmt: skip
