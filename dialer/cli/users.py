@@ -78,4 +78,4 @@ def list_users(url: DbUrlOpt = None) -> None:
     """The users, with when each was added."""
     with _session(url) as s:
         for user in web_store.users(s):
-            console.print(f"{user.name}\t{user.language or '-'}\t{user.created_at:%Y-%m-%d %H:%M}Z", highlight=False)
+            print(f"{user.name}\t{user.language or '-'}\t{user.created_at:%Y-%m-%d %H:%M}Z")

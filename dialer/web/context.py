@@ -65,7 +65,7 @@ class Principal:
 DEPS = web.AppKey("deps", WebDeps)
 SQL = web.AppKey("sql", SqlWorker)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-PRINCIPAL = "dialer.principal"
+PRINCIPAL: Any = getattr(web, "RequestKey", lambda name, _t: name)("principal", Principal)  # aiohttp >= 3.12
 
 
 def templates() -> jinja2.Environment:
