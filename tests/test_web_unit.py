@@ -184,3 +184,31 @@ def test_users_cli_adds_and_removes(tmp_path: Path) -> None:
     gone = runner.invoke(cli_app, ["users", "remove", "jan", "--url", url])
     assert gone.exit_code == 1 and "no user named 'jan'" in gone.output
     assert [(a.action, a.target) for a in audit_rows(url)] == [("user.add", "user:jan"), ("user.remove", "user:jan")]
+
+
+def test_the_html_report_is_one_standalone_file(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from dialer.domain import AttemptState, DialResult
+    from dialer.storage.models import Attempt, Contact
+
+    url = new_database(str(tmp_path / "r.db"))
+    cid = make_campaign(url, "mayo", ["+34611100000", "+34611100001"], render=False)
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:
+        contact = s.scalars(select(Contact).where(Contact.campaign_id == cid)).first()
+        assert contact is not None
+        now = datetime.now(UTC)
+        s.add(Attempt(id="a" * 36, campaign_id=cid, contact_id=contact.id, phone_id=contact.phones[0].id,
+                      number="+34611100000", created_at=now, originated_at=now, state=AttemptState.ENDED,
+                      dial_result=DialResult.BUSY, reason="busy"))  # fmt: skip
+    engine.dispose()
+    out = tmp_path / "mayo.html"
+    result = CliRunner().invoke(cli_app, ["report", "mayo", "--format", "html", "--language", "pl", "--url", url,
+                                          "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Raport: mayo" in page and "Wskaźnik kontaktu" in page and '"busy": 1' in page
+    assert "uPlot" in page and "<script src" not in page and "<link" not in page and "http" not in page.split("<style>")[0]
+    bad = CliRunner().invoke(cli_app, ["report", "nope", "--format", "html", "--url", url])
+    assert bad.exit_code == 1 and "unknown campaign 'nope'" in bad.output

@@ -56,8 +56,9 @@
     }
     const opts = {
       width: Math.max(320, box.clientWidth || 640), height: 240,
-      scales: { x: { time: true } },
-      series: [{}, { label: lab("attempts"), stroke: "#3366cc", width: 2, points: { show: true } },
+      scales: { x: { time: true, range: (u, lo, hi) => [lo - 3600, hi + 3600] },
+                y: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] } },
+      series: [{ label: lab("when") }, { label: lab("attempts"), stroke: "#3366cc", width: 2, points: { show: true } },
                { label: lab("connected"), stroke: "#ff9900", width: 2, points: { show: true } },
                { label: lab("reached"), stroke: "#109618", width: 2, points: { show: true } }],
     };
