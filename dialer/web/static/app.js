@@ -8,6 +8,7 @@
   const fmt = (v, unit) => (v === null || v === undefined ? "–" : v + (unit || ""));
   const stats = (window.dialerStats = { snapshots: [] });
   let chart = null;
+  let span = [0, 1]; // the x range: the hours shown, an hour either side
 
   function set(field, value) {
     document.querySelectorAll('[data-field="' + field + '"]').forEach((e) => (e.textContent = value));
@@ -50,13 +51,16 @@
     if (!box || typeof uPlot === "undefined") return;
     const xs = hours.map((h) => Date.parse(h.hour.replace("Z", ":00Z")) / 1000);
     const data = [xs, hours.map((h) => h.attempts), hours.map((h) => h.connected), hours.map((h) => h.reached)];
+    if (xs.length) span = [Math.min(...xs) - 3600, Math.max(...xs) + 3600];
     if (chart) {
-      chart.setData(data);
+      chart.setData(data, false);
+      chart.setScale("x", { min: span[0], max: span[1] });
       return;
     }
     const opts = {
       width: Math.max(320, box.clientWidth || 640), height: 240,
-      scales: { x: { time: true, range: (u, lo, hi) => [lo - 3600, hi + 3600] },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"), // the hours are UTC hours
+      scales: { x: { time: true, auto: false, range: () => span },
                 y: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] } },
       series: [{ label: lab("when") }, { label: lab("attempts"), stroke: "#3366cc", width: 2, points: { show: true } },
                { label: lab("connected"), stroke: "#ff9900", width: 2, points: { show: true } },
