@@ -212,3 +212,15 @@ def test_the_html_report_is_one_standalone_file(tmp_path: Path) -> None:
     assert "uPlot" in page and "<script src" not in page and "<link" not in page and "http" not in page.split("<style>")[0]
     bad = CliRunner().invoke(cli_app, ["report", "nope", "--format", "html", "--url", url])
     assert bad.exit_code == 1 and "unknown campaign 'nope'" in bad.output
+
+
+async def test_five_failed_logins_lock_the_name_for_a_while(url: str) -> None:
+    async with client(url) as c:
+        form = await (await c.get("/login")).text()
+        for _ in range(5):
+            r = await c.post("/login", data={"user": "ana", "password": "not her password", "csrf": csrf_of(form)})
+            assert r.status == 401
+        r = await c.post("/login", data={"user": "ana", "password": PASSWORD, "csrf": csrf_of(form)})
+        assert r.status == 429 and "too many failed logins" in await r.text()
+    notes = [a.note for a in audit_rows(url)]
+    assert notes == ["wrong user or password"] * 5 + ["5 failures: locked for a while"]

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from dialer.storage import web_store
-from dialer.web.context import DEPS, PRINCIPAL, SQL, Principal, audit, client, render
+from dialer.web.context import DEPS, PRINCIPAL, SQL, Principal, audit, render
 from dialer.web.passwords import verify_password
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ LOGIN_COOKIE = "dialer_login"
 PUBLIC = "public"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_FAILURES, LOCK_S, MAX_KEYS = 5, 900.0, 10_000  # failed logins of one name (or from one address) before a 15-minute wait
 
 
 class Authenticator(Protocol):
@@ -132,6 +134,37 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+class Failures:
+    """Failed logins per user name and per address, in memory: MAX_FAILURES within LOCK_S lock it for LOCK_S."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, list[float]] = {}
+
+    def _recent(self, key: str) -> list[float]:
+        now = time.monotonic()
+        recent = [t for t in self._times.get(key, []) if now - t < LOCK_S]
+        if recent:
+            self._times[key] = recent
+        else:
+            self._times.pop(key, None)
+        return recent
+
+    def locked(self, key: str) -> bool:
+        return len(self._recent(key)) >= MAX_FAILURES
+
+    def failed(self, key: str) -> None:
+        if len(self._times) > MAX_KEYS:  # many names tried: keep only what still counts
+            for old in list(self._times):
+                self._recent(old)
+        self._times.setdefault(key, []).append(time.monotonic())
+
+    def forget(self, key: str) -> None:
+        self._times.pop(key, None)
+
+
+FAILURES = web.AppKey("login_failures", Failures)
+
+
 def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
@@ -154,13 +187,23 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not cookie or not hmac.compare_digest(str(form.get("csrf") or "").encode(), cookie.encode()):
         raise web.HTTPForbidden(text="403: the login form's CSRF token is missing or wrong: reload the page\n")
     deps = request.app[DEPS]
+    failures = request.app[FAILURES]
+    keys = (f"user:{name}", f"from:{request.remote}")
+    if any(failures.locked(k) for k in keys):
+        request[PRINCIPAL] = Principal("user", name or "?", frozenset())
+        await audit(request, "login", None, "refused", note=f"{MAX_FAILURES} failures: locked for a while")
+        raise web.HTTPTooManyRequests(text=f"429: too many failed logins; try again in {LOCK_S / 60:g} minutes\n")
     user = await request.app[SQL].run(_user, deps.sessions, name)
     if not await request.app[SQL].run(verify_password, password, user.password_hash if user else None):
+        for k in keys:
+            failures.failed(k)
         request[PRINCIPAL] = Principal("user", name or "?", frozenset())
         await audit(request, "login", None, "refused", note="wrong user or password")
         response = render(request, "login.html", {"login_csrf": cookie, "next": target, "error": "bad_login"},
                           status=401)  # fmt: skip
         return response
+    for k in keys:
+        failures.forget(k)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = deps.clock()
     expires = now + timedelta(hours=deps.settings.session_hours)
@@ -213,6 +256,7 @@ def setup(app: web.Application, extra: list[Authenticator] | None = None) -> Non
     if token:
         authenticators.append(BearerTokenAuth(token))
     app[AUTHENTICATORS] = authenticators + list(extra or [])
+    app[FAILURES] = Failures()
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
