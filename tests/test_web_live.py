@@ -106,7 +106,7 @@ def test_a_supervisor_watches_the_campaign_live_and_pauses_it(daemon: Daemon, tm
             page.wait_for_function("window.dialerStats && window.dialerStats.streaming === true", timeout=10_000)
             before = _number(page, "#attempts")
             # the live counter rises while the page stays open (server-sent events, no reload)
-            page.wait_for_function(f"Number(document.getElementById('attempts').textContent) >= {before + 3}",
+            page.wait_for_function(f"Number(document.getElementById('attempts').textContent) >= {before + 8}",
                                    timeout=20_000)  # fmt: skip
             page.wait_for_function("Number(document.getElementById('live').textContent) > 0", timeout=10_000)
             page.wait_for_function("document.querySelector('#hourly canvas') !== null", timeout=5_000)
