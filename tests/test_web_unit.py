@@ -3,6 +3,10 @@ labels, settings and `dialer users`."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -13,8 +17,9 @@ from typer.testing import CliRunner
 from cli import app as cli_app
 from dialer import metrics
 from dialer.config import ConfigError
-from dialer.domain import CampaignState
+from dialer.domain import AttemptState, CampaignState, DialResult
 from dialer.storage import db
+from dialer.storage.models import Attempt, Contact
 from dialer.storage.web_models import Audit, WebSession
 from dialer.web.i18n import LABELS, pick_language
 from dialer.web.passwords import PasswordError, hash_password, verify_password
@@ -187,11 +192,6 @@ def test_users_cli_adds_and_removes(tmp_path: Path) -> None:
 
 
 def test_the_html_report_is_one_standalone_file(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from dialer.domain import AttemptState, DialResult
-    from dialer.storage.models import Attempt, Contact
-
     url = new_database(str(tmp_path / "r.db"))
     cid = make_campaign(url, "mayo", ["+34611100000", "+34611100001"], render=False)
     engine = db.make_engine(url)
@@ -224,3 +224,31 @@ async def test_five_failed_logins_lock_the_name_for_a_while(url: str) -> None:
         assert r.status == 429 and "too many failed logins" in await r.text()
     notes = [a.note for a in audit_rows(url)]
     assert notes == ["wrong user or password"] * 5 + ["5 failures: locked for a while"]
+
+
+def test_dialer_run_says_when_the_dashboards_port_is_taken(tmp_path: Path) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli_app, ["run", "--url", url], env={
+            "DIALER_SANDBOX": "1", "DIALER_WEB_PORT": str(port), "DIALER_AMI_PORT": "1", "DIALER_AGI_PORT": "0"})  # fmt: skip
+    assert result.exit_code == 1 and "cannot start" in result.output and str(port) in result.output, result.output
+
+
+async def test_the_loop_lag_and_read_gauges_are_observed() -> None:
+    stop = asyncio.Event()
+    before = metrics.LOOP_LAG._sum.get()  # noqa: SLF001 - the histogram's running sum
+    count = sum(1 for m in metrics.REGISTRY.collect() if m.name == "dialer_event_loop_lag_seconds")
+    watcher = asyncio.create_task(metrics.watch_loop_lag(stop, every_s=0.02))
+    await asyncio.sleep(0.05)
+    time.sleep(0.1)  # the loop held up: the next timer is late by about this much
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(watcher, 5)
+    assert count == 1 and metrics.LOOP_LAG._sum.get() - before >= 0.05  # noqa: SLF001
+    metrics.watch(metrics.AUDIO_QUEUE, lambda: 1 / 0)  # a broken reader: NaN, never a failed scrape
+    assert "dialer_audio_prepare_queue NaN" in metrics.exposition().decode()
+    metrics.watch(metrics.AUDIO_QUEUE, lambda: 3)
+    assert "dialer_audio_prepare_queue 3.0" in metrics.exposition().decode()
