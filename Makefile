@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := debootstrap python3 python3-venv espeak-ng ffmpeg sox sip-tester mosquitto postgresql kannel kannel-extras
+SYSTEM_PACKAGES := debootstrap python3 python3-venv espeak-ng ffmpeg sox sip-tester mosquitto postgresql kannel kannel-extras chromium prometheus
 
 .PHONY: system venv sandbox demo test down clean
 

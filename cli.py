@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 
 from dialer.ami import AmiError
-from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms
+from dialer import metrics
+from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import (AgiSettings, AmiSettings, AudioSettings, ConfigError, EngineSettings, MqttSettings,
                            database_url, node_name)
@@ -31,6 +32,7 @@ from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.storage import db
 from dialer.storage.repository import Repository
+from dialer.web import WebDeps, WebServer, WebSettings, make_app
 
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 
@@ -59,6 +61,31 @@ app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(sandbox.agi_app, name="agi")
 app.add_typer(sms.sms_app, name="sms")
 app.add_typer(payments.payments_app, name="payments")
+app.add_typer(users.users_app, name="users")
+
+
+class EngineLive:
+    """The dashboard's view of the engine in this process (dialer.web.LiveState)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def live_calls(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for call in list(self.engine.tracker.calls.values()):
+            counts[call.campaign_id] = counts.get(call.campaign_id, 0) + 1
+        return counts
+
+    def changed(self) -> None:
+        self.engine.poke()
+
+
+def watch_metrics(engine: Engine, ivr: IvrHost, publisher: MqttPublisher | None) -> None:
+    """The gauges read at each scrape (dialer.metrics)."""
+    metrics.watch(metrics.AMI_UP, lambda: engine.originating)
+    metrics.watch(metrics.FASTAGI_LIVE, lambda: ivr.server.sessions if getattr(ivr, "server", None) else 0)
+    metrics.watch(metrics.AUDIO_QUEUE, lambda: ivr.audio.in_flight)
+    metrics.watch(metrics.MQTT_BUFFERED, lambda: publisher.buffered if publisher is not None else 0)
 
 
 @app.command("run")
@@ -108,6 +135,7 @@ def run(
     try:
         mqtt = MqttSettings.from_env()
         ami = AmiSettings.from_env()  # refuses the sandbox's secret outside the sandbox
+        web_settings = WebSettings.from_env()  # the dashboard and /metrics: on when DIALER_WEB_PORT is set
     except ConfigError as exc:
         _fail(f"cannot start: {exc}")
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
@@ -125,6 +153,7 @@ def run(
     ivr = IvrHost(repo.sessions, AgiSettings.from_env(),  # FastAGI: the flows of answered calls
                   audio=JitAudio(audio.workers, audio.budget_mb * 1024 * 1024))  # fmt: skip
     engine = Engine(repo, ami, settings, ivr, events=publisher)
+    watch_metrics(engine, ivr, publisher)
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -133,7 +162,11 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        lag = asyncio.create_task(metrics.watch_loop_lag(stop), name="loop-lag")
         async with contextlib.AsyncExitStack() as parts:
+            if web_settings is not None:  # the dashboard and /metrics (README, "Dashboard and metrics")
+                web_app = make_app(WebDeps(repo.sessions, web_settings, live=EngineLive(engine)))
+                await parts.enter_async_context(WebServer(web_app, web_settings.host, web_settings.port))
             if publisher is not None:  # live events; closing sends what the broker takes within 5 s
                 await parts.enter_async_context(publisher)
             if sms_gateway is not None:  # texts, delivery reports and replies beside the calls
@@ -143,13 +176,14 @@ def run(
                                      producers=[notices, sms_campaigns])  # fmt: skip
                 await parts.enter_async_context(service)
             await engine.run(stop)
+        lag.cancel()
 
     try:
         asyncio.run(main())
     except (AmiError, ConfigError) as exc:
         _fail(f"cannot start: {exc}")
-    except OSError as exc:  # the FastAGI port is taken or not ours to bind
-        _fail(f"cannot start the FastAGI server on {ivr.listen.host}:{ivr.listen.port}: {exc}")
+    except OSError as exc:  # the FastAGI or the dashboard's port is taken or not ours to bind
+        _fail(f"cannot start: {exc}")
 
 
 if __name__ == "__main__":

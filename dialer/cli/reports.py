@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,17 +21,38 @@ from dialer.config import database_url
 from dialer.reports import campaign_report
 from dialer.reports.explain import NotFound, explain_contact, find_contacts
 from dialer.storage import db
+from dialer.web.report_file import report_html
+from dialer.web.settings import LANGUAGES
 from scheduler.windows import ScheduleError
 
 
 def report(
     campaign: CampaignArg,
-    format_: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    format_: Annotated[str, typer.Option("--format", help="table, csv, json or html (one standalone file).")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")] = None,
+    language: Annotated[str, typer.Option("--language", help="html: es, en or pl.")] = "en",
     url: DbUrlOpt = None,
 ) -> None:
     """Attempts, contact rate, machines, transfers, promises, drop-off funnel, key paths, cost."""
-    if format_ not in ("table", "csv", "json"):
-        _fail(f"--format {format_!r}: expected table, csv or json")
+    if format_ not in ("table", "csv", "json", "html"):
+        _fail(f"--format {format_!r}: expected table, csv, json or html")
+    if format_ == "html":
+        if language not in LANGUAGES:
+            _fail(f"--language {language!r}: expected one of {', '.join(LANGUAGES)}")
+        engine = db.make_engine(url or database_url())
+        try:
+            page = report_html(db.session_factory(engine), campaign, datetime.now(UTC), language)
+        except states.CampaignError as exc:
+            _fail(str(exc))
+        finally:
+            engine.dispose()
+        if output is None:
+            sys.stdout.write(page)
+        else:
+            output.write_text(page, encoding="utf-8")
+        return
+    if output is not None:
+        _fail("--output is for --format html")
     with _session(url) as session:
         result = campaign_report.build_report(session, states.find(session, campaign))
     if format_ == "json":

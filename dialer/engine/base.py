@@ -39,6 +39,7 @@ class EngineBase:
     _calls: set[asyncio.Task[None]]
     _chores: set[asyncio.Task[None]]  # short background writes (answer times)
     _runners: dict[int, asyncio.Task[None]]
+    _names: dict[int, str]  # campaign id -> name, for metrics labels
     _campaign_slots: dict[int, Slots]
     _trunk_slots: dict[str, Slots]
     _trunk_paces: dict[str, TrunkPace]  # calls/s per trunk, backing off under carrier pressure

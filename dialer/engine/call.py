@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from dialer import metrics
 from dialer.ami import AmiActionError, AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import AttemptState, DialResult, Outcome
 from dialer.engine.base import EngineBase
@@ -45,8 +46,12 @@ class Calls(EngineBase):
         elif took is False:
             self._trunk_pace(template).refused()
 
-    async def _guarded(self, call: LiveCall, slots: list[Slots], work: Coroutine[Any, Any, None]) -> None:
-        """Run one call's work; whatever happens, its slots are released exactly once."""
+    async def _guarded(self, call: LiveCall, slots: list[Slots], work: Coroutine[Any, Any, None],
+                       where: tuple[str, str] = ("", "")) -> None:  # fmt: skip
+        """Run one call's work; whatever happens, its slots are released exactly once. `where`:
+        its campaign and trunk, the labels of the live-calls gauge."""
+        live = metrics.LIVE_CALLS.labels(*where)
+        live.inc()
         try:
             await work
         except Exception:  # noqa: BLE001 - a bug or SQL trouble must not leak the slot
@@ -55,6 +60,7 @@ class Calls(EngineBase):
                 await self._hang_up(call, "the dialer hit an unexpected error")
             await self._end(call, outcome=Outcome.UNKNOWN, reason="the dialer hit an unexpected error")
         finally:
+            live.dec()
             self.tracker.forget(call.attempt_id)
             if self.ivr is not None:
                 self.ivr.call_over(call.contact_id)  # its audio goes once its contact is settled
@@ -95,6 +101,7 @@ class Calls(EngineBase):
         variables = originate_variables(plan.attempt_id, campaign.flow, campaign.language, campaign.settings,
                                         self.settings.agi_url, token)  # fmt: skip
         self.live.started(plan)  # events
+        metrics.ORIGINATES.labels(campaign.name, campaign.trunk_name or plan.template or campaign.trunk_template).inc()
         try:
             resp = await self.ami.originate(
                 channel=(plan.template or campaign.trunk_template).format(number=plan.number),
@@ -197,6 +204,8 @@ class Calls(EngineBase):
         except Exception as exc:  # noqa: BLE001 - logged; the sweep or the next start ends the attempt
             log.error("attempt %s: could not record its end: %s", call.attempt_id, exc)
         self.live.ended(ending, call.campaign_id)  # events
+        kind = "dial_result" if ending.dial_result is not None else "outcome"
+        metrics.ENDINGS.labels(self._names.get(call.campaign_id, str(call.campaign_id)), kind, ending.what).inc()
 
 
 def _cut(reason: str, call: LiveCall) -> str:

@@ -70,9 +70,11 @@ class Engine(Link):
                                  retry_s=self.settings.sql_retry_s, replay_every_s=self.settings.replay_every_s)  # fmt: skip
         self._ready = asyncio.Event()  # AMI up and resynced: originating allowed
         self._stopping = asyncio.Event()
+        self._poked = asyncio.Event()  # a campaign's state changed in this process: read states now
         self._calls: set[asyncio.Task[None]] = set()
         self._chores: set[asyncio.Task[None]] = set()
         self._runners: dict[int, asyncio.Task[None]] = {}
+        self._names: dict[int, str] = {}
         self._campaign_slots: dict[int, Slots] = {}
         self._trunk_slots: dict[str, Slots] = {}
         self._trunk_paces: dict[str, TrunkPace] = {}
@@ -123,12 +125,28 @@ class Engine(Link):
                     failing = False
                 if self._orphans:
                     await self._undo_orphans()
-                try:
-                    await asyncio.wait_for(stop.wait(), self.settings.poll_s)
-                except asyncio.TimeoutError:
-                    pass
+                await self._until_next_poll(stop)
         finally:
             await self.drain()
+
+    def poke(self) -> None:
+        """A campaign's state was changed in this process (the dashboard): read the states at once
+        rather than at the next poll, so a pause stops the originating within milliseconds."""
+        self._poked.set()
+
+    @property
+    def originating(self) -> bool:
+        """AMI up and resynced: calls may leave."""
+        return self._ready.is_set()
+
+    async def _until_next_poll(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._poked.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.settings.poll_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        self._poked.clear()
 
     async def run_until_finished(self, campaign_ids: list[int], timeout: float) -> None:
         """Run until the given campaigns are finished (tests, demo); then drain."""

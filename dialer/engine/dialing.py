@@ -34,6 +34,7 @@ class Dialing(Calls):
     async def _sync_campaigns(self) -> None:
         # SMS-only campaigns are not dialled: their contacts get texts (dialer.sms.producers)
         active = {c.id: c for c in await self._sql(self.repo.active_campaigns) if not sms_only(c)}
+        self._names.update((cid, c.name) for cid, c in active.items())
         for cid, task in list(self._runners.items()):
             if cid not in active or task.done():
                 if not task.done():
@@ -108,7 +109,8 @@ class Dialing(Calls):
                 call = self.tracker.track(LiveCall(plan.attempt_id, plan.campaign_id, plan.contact_id,
                                                    agi_token=token, agi_token_hash=token_hash(token)))  # fmt: skip
                 work = self._call(campaign, plan, call, audio.get(plan.contact_id))
-                self._spawn(self._guarded(call, [slots, trunk], work))
+                where = (campaign.name, campaign.trunk_name or plan.template or campaign.trunk_template)
+                self._spawn(self._guarded(call, [slots, trunk], work, where))
 
     async def _settled(self, campaign: Campaign) -> bool:
         """True once the campaign is finished (a contact whose ending is journaled is not settled)."""

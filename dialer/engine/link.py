@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dialer import metrics
 from dialer.ami import AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import Outcome
 from dialer.engine.dialing import Dialing
@@ -45,6 +46,7 @@ class Link(Dialing):
                 await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
                 await self._resync()
                 if self.ami.connected:
+                    metrics.AMI_RECONNECTS.inc()
                     log.info("AMI reconnected and resynced")
                     return
                 raise AmiDisconnected("the link dropped again during resync")
@@ -110,5 +112,6 @@ class Link(Dialing):
         slots.hold()
         trunk.hold()
         log.info("attempt %s: still live in Asterisk, followed to its end", call.attempt_id)
-        self._spawn(self._guarded(call, [slots, trunk], self._follow(call)))
+        where = (self._names.get(call.campaign_id, str(call.campaign_id)), trunk_template)
+        self._spawn(self._guarded(call, [slots, trunk], self._follow(call), where))
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiomqtt
 
+from dialer import metrics
 from dialer.config import MqttSettings
 from dialer.events.sink import PROGRESS, topic_for, utc_now_iso
 
@@ -97,6 +98,7 @@ class MqttPublisher:
 
     def _drop(self) -> None:
         self.dropped += 1
+        metrics.MQTT_DROPPED.inc()
         self._outage_drops += 1
         if not self._full_warned:
             self._full_warned = True

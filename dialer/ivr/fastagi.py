@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from dialer import metrics
 from dialer.config import AgiSettings, ConfigError
 from dialer.ivr.agi import MAX_LINE, AgiError, AgiHangup, read_env, script_of
 from dialer.ivr.agi_channel import AgiChannel
@@ -148,6 +149,7 @@ class FastAgiServer:
             return
         self._tasks.add(task)
         self._per_peer[host] += 1
+        metrics.FASTAGI_SESSIONS.inc()
         try:
             await self._session(reader, writer, host, task)
         finally:

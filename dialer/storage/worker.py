@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from dialer import metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,15 @@ class SqlWorker:
         """The job's result; SqlTimeout after `timeout_s`. A job still queued then (or when the
         caller is cancelled) is cancelled and never runs."""
         limit = self.timeout_s if timeout_s is None else timeout_s
+        started = time.monotonic()
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(job), limit)
+            result = await asyncio.wait_for(asyncio.wrap_future(job), limit)
         except TimeoutError:
+            metrics.timed_sql(self.name, started, timed_out=True)
             state = "still running" if job.running() else "never started"
             raise SqlTimeout(f"{what}: no answer from SQL within {limit:g} s ({state})", job) from None
+        metrics.timed_sql(self.name, started)
+        return result
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None, **kwargs: Any) -> T:
         return await self.wait(self.submit(fn, *args, **kwargs), timeout_s, getattr(fn, "__name__", "SQL"))
