@@ -56,6 +56,7 @@ class Calls(EngineBase):
             await self._end(call, outcome=Outcome.UNKNOWN, reason="the dialer hit an unexpected error")
         finally:
             self.tracker.forget(call.attempt_id)
+            self.queues.call_over(call)
             if self.ivr is not None:
                 self.ivr.call_over(call.contact_id)  # its audio goes once its contact is settled
             for slot in slots:
