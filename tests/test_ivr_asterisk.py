@@ -76,7 +76,7 @@ def runs(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     sid = make_campaign(url, "survey", [survey_number], people=[PERSON], flow="survey", settings=SETTINGS)
     fallback_number = scripted(sandbox, 107, ["1", "2"])
     no_agents = {**SETTINGS, "retries": {"max_attempts": 2},
-                 "transfer": {"queue": "nobody", "timeout_s": 2, "callback_delay_s": 600}}  # fmt: skip
+                 "transfer": {"queue": "nobody", "timeout_s": 2, "callback_delay_s": 600, "pacing": "cap"}}  # fmt: skip
     fid = make_campaign(url, "fallback", [fallback_number], people=[PERSON], flow="collections", settings=no_agents)
     repo = Repository(db.session_factory(db.make_engine(url)))
     settings = EngineSettings(agi_url=sandbox.agi.url, poll_s=0.2, drain_timeout_s=5)

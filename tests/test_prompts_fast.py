@@ -88,7 +88,7 @@ def test_spliced_sentences_are_8khz_mono_16bit_speech_of_a_sane_length(tmp_path:
         assert 0.85 < len(samples) / len(whole) < 1.2, key  # spliced speech lasts about as long as whole
         speech = np.mean(np.abs(samples.astype(np.int32)) >= joins.SILENCE_LEVEL)
         assert speech > 0.5 and np.max(np.abs(samples)) > 8000, key  # mostly speech, and loud enough
-    assert cache.renders == 6
+    assert cache.renders == 8  # three personal sentences (the agent's whisper too), spliced and whole
 
 
 @pytest.mark.parametrize("lang", ["es", "en", "pl"])

@@ -118,7 +118,14 @@ EXPECTED: dict[str, Any] = {
     ],
     "cost_total": 0.44,
     "sip_codes": {},  # Local channels: no SIP (tests/test_sip_carrier.py checks the codes)
+    # 2 transfer requests, 1 not answered by an agent; the 30-day window ends now (T0 is fixed)
+    "transfers": {"requests": 2, "abandoned": 1, "abandon_rate_pct": 50.0,
+                  **({"requests_30d": 2, "abandoned_30d": 1, "abandon_rate_30d_pct": 50.0}
+                     if datetime.now(UTC) - T0 < timedelta(days=29) else
+                     {"requests_30d": 0, "abandoned_30d": 0, "abandon_rate_30d_pct": None}),
+                  "abandon_target_pct": 3.0, "queue_wait_p50_s": 4.0, "queue_wait_p95_s": 10.0},
 }  # fmt: skip
+EXPECTED["transfers"]["within_target"] = EXPECTED["transfers"]["abandon_rate_30d_pct"] is None  # type: ignore[index]
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +159,7 @@ def test_report_csv_has_every_figure_in_long_format(url: str) -> None:
     expected |= {("key_path", k["path"]): str(k["count"]) for k in EXPECTED["key_paths"]}
     for c in EXPECTED["costs"]:
         expected |= {(f"cost_{c['number_type']}", k): str(c[k]) for k in ("calls", "billed_minutes", "rate_per_minute", "cost")}
+    expected |= {("transfers", k): "" if v is None else str(v) for k, v in EXPECTED["transfers"].items()}  # type: ignore[attr-defined]
     expected |= {("cost", "currency"): "EUR", ("cost", "billing_increment_s"): "60", ("cost", "total"): "0.44"}
     assert got == expected
 

@@ -155,7 +155,7 @@ def test_the_dialer_ami_user_gets_only_the_classes_the_code_uses(sandbox: Sandbo
     shown = subprocess.run(sandbox.asterisk_cmd("-rx", "manager show user dialer"), capture_output=True,
                            text=True, timeout=20, check=True).stdout  # fmt: skip
     perms = dict(line.strip().split(": ", 1) for line in shown.splitlines() if "perm:" in line)
-    assert set(perms["read perm"].split(",")) == {"system", "call", "user"}
+    assert set(perms["read perm"].split(",")) == {"system", "call", "user", "agent"}
     assert set(perms["write perm"].split(",")) == {"originate", "call", "reporting"}
 
 

@@ -39,6 +39,17 @@ class _NeverResend:
         return True
 
 
+class _Action(Action):  # type: ignore[misc]
+    """panoramisk 1.4 takes QueueAdd's one answer ("Added interface to queue") for the start of
+    a list that never comes, so the action would never complete."""
+
+    @property
+    def multi(self) -> bool:
+        if str(self.get("Action", "")).lower() == "queueadd":
+            return False
+        return bool(super().multi)
+
+
 class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with connection handling taken over by AmiClient."""
 
@@ -178,7 +189,7 @@ class AmiClient:
         manager = self._manager
         if manager is None or not manager._connected or manager.protocol is None:
             raise AmiDisconnected("AMI is not connected")
-        action = Action(dict(fields))
+        action = _Action(dict(fields))
         future = manager.send_action(action)
         self._inflight.add(future)
         future.add_done_callback(self._inflight.discard)

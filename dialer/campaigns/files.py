@@ -122,7 +122,19 @@ def _amd(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
 
 
 def _transfer(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
-    c.keys(path, t, ("queue", "timeout_s", "callback_delay_s"))
+    c.keys(path, t, ("queue", "timeout_s", "callback_delay_s", "pacing", "probability", "answer_to_transfer_s",
+                     "abandon_target_pct", "whisper"))  # fmt: skip
+    if "pacing" in t and c.text(path + ("pacing",), t["pacing"], 10) and t["pacing"] not in ("queue", "cap"):
+        c.error(path + ("pacing",), f"{t['pacing']!r}: expected queue (pace on the agents) or cap (fixed cap)")
+    if "probability" in t and c.number(path + ("probability",), t["probability"], 0.0) and t["probability"] > 1:
+        c.error(path + ("probability",), f"{t['probability']}: a share of calls, 0..1")
+    if "answer_to_transfer_s" in t:
+        c.number(path + ("answer_to_transfer_s",), t["answer_to_transfer_s"], 0.0)
+    if "abandon_target_pct" in t and c.number(path + ("abandon_target_pct",), t["abandon_target_pct"], 0.0, strict=True) \
+            and t["abandon_target_pct"] > 100:
+        c.error(path + ("abandon_target_pct",), f"{t['abandon_target_pct']}: a percentage, 0..100")
+    if "whisper" in t:
+        c.text(path + ("whisper",), t["whisper"], 300)
     if "queue" in t:
         c.text(path + ("queue",), t["queue"], 80, r"[A-Za-z0-9_.-]+")
     if "timeout_s" in t:

@@ -93,6 +93,8 @@ def report(r: Report) -> Group:
                 value = f"{value:g} {r.cost_currency}"
             sms.add_row(key.replace("_", " "), _fmt(value))
         parts.append(sms)
+    if r.transfers is not None:
+        parts.append(_pairs("Transfers to agents", r.transfers))
     if r.sip_codes:
         sip = Table(title="SIP responses (the carrier's last answer)")
         sip.add_column("SIP code")
@@ -120,4 +122,13 @@ def status(rows: list[StatusRow]) -> Table:
         table.add_row(r.campaign, r.state, str(r.live), f"{r.calls_per_s:.1f}", results)
     if not rows:
         table.caption = "no active or paused campaign"
+    return table
+
+
+def _pairs(title: str, values: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        table.add_row(key.replace("_", " "), _fmt(value))
     return table

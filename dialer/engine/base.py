@@ -15,6 +15,7 @@ from dialer.config import EngineSettings
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.pacing import Slots
 from dialer.engine.pressure import TrunkPace
+from dialer.engine.queue_watch import QueueWatch
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
@@ -32,6 +33,7 @@ class EngineBase:
     tracker: CallTracker
     live: LiveEvents
     recorder: Recorder
+    queues: QueueWatch  # the call-center queues followed over AMI: live-call limits of transferring campaigns
     sql: SqlWorker  # the engine's own SQL threads (claims, campaigns, resync)
     _orphans: dict[str, Future[Any]]  # claim token -> its SQL job: claims given up on, to undo
     _ready: asyncio.Event  # AMI up and resynced: originating allowed

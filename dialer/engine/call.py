@@ -62,6 +62,7 @@ class Calls(EngineBase):
         finally:
             live.dec()
             self.tracker.forget(call.attempt_id)
+            self.queues.call_over(call)
             if self.ivr is not None:
                 self.ivr.call_over(call.contact_id)  # its audio goes once its contact is settled
             for slot in slots:

@@ -22,6 +22,7 @@ import asyncio
 import logging
 
 from datetime import timedelta
+from typing import Any
 
 from dialer.ami import AmiClient
 from dialer.config import AmiSettings, EngineSettings, journal_path
@@ -33,6 +34,9 @@ from dialer.engine.link import BOOT_TIMEOUT_S, Link
 from dialer.engine.node import NodeKeeper
 from dialer.engine.pacing import Slots
 from dialer.engine.pressure import TrunkPace
+from dialer.engine.queue_watch import QUEUE_EVENTS, QueueWatch
+from dialer.engine.screen_pop import screen_pop
+from dialer.engine.tracker import LiveCall
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker, interrupted
 from dialer.events import EventSink, LiveEvents
@@ -42,7 +46,7 @@ from dialer.storage.worker import SqlWorker
 
 log = logging.getLogger(__name__)
 
-TRACKED_EVENTS = ["Hangup", "Newstate", "OriginateResponse", "UserEvent"]
+TRACKED_EVENTS = ["Hangup", "Newstate", "OriginateResponse", "UserEvent", *QUEUE_EVENTS]
 SQL_THREADS = 4  # the engine's own SQL threads (claims, campaign states, resync)
 SWEEP_MIN_AGE_S = 10.0  # an attempt claimed this long ago is tracked by its call task, if it has one
 # SQL runs in worker threads; a short GIL switch interval keeps the event loop's lag low
@@ -63,6 +67,10 @@ class Engine(Link):
         self.live = LiveEvents(events, progress=lambda cid: self._sql(self.repo.progress, cid))  # events
         self.tracker.on_amd = self.live.amd  # events
         self.tracker.on_answer = self._on_answer
+        self.queues = QueueWatch(self.ami, self.tracker, on_connect=self._screen_pop)
+        if ivr is not None:  # the IVR's word on each transfer: reached an agent or abandoned
+            ivr.on_transfer = self.queues.transfer_done
+        self._queue_pacer: asyncio.Task[None] | None = None
         bind = repo.sessions.kw.get("bind")  # the database the journal belongs to (password hidden)
         journal = Journal(self.settings.journal or journal_path(str(getattr(bind, "url", "")), repo.node))
         self.recorder = Recorder(repo, self.settings.sql_timeout_s,
@@ -102,6 +110,7 @@ class Engine(Link):
         await self._resync()
         self._watchdog = asyncio.create_task(self._watch_link(), name="ami-watchdog")
         self._sweeper = asyncio.create_task(self._sweep_every(), name="sweeper")
+        self._queue_pacer = asyncio.create_task(self.queues.run(), name="queue-pacer")
         try:
             await self.node.beat(started=True)  # other hosts see this one (and it sees them)
         except Exception as exc:  # noqa: BLE001 - SQL away at start: the heartbeat loop tries again
@@ -190,7 +199,7 @@ class Engine(Link):
             await self.ivr.close(1.0)
         for task in self._calls | self._chores:
             task.cancel()
-        for helper in (self._reconnecting, self._watchdog, self._sweeper, self._heartbeat):
+        for helper in (self._reconnecting, self._watchdog, self._sweeper, self._heartbeat, self._queue_pacer):
             if helper is not None:
                 helper.cancel()
         if self._heartbeat is not None:
@@ -217,6 +226,13 @@ class Engine(Link):
             reason = f"{why}; hanging it up failed or its end was not seen: recorded as the IVR knew it"
             self.tracker.forget(call.attempt_id)
             await self._end(call, outcome=outcome, step=step, details=details, events=events, reason=reason)
+
+    def _screen_pop(self, call: LiveCall, event: Any) -> None:
+        """An agent answered a transferred caller (AgentConnect): the screen-pop event."""
+        screen = screen_pop(call, event)
+        log.info("attempt %s: agent %s answered after %s s", call.attempt_id, screen["agent_interface"],
+                 screen["queue_wait_s"])  # fmt: skip
+        self.live.screen_pop(call.attempt_id, call.campaign_id, screen)  # events
 
     # -- sweep ----------------------------------------------------------------------------
     async def _sweep_every(self) -> None:

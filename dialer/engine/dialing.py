@@ -12,8 +12,10 @@ from typing import Any
 
 from dialer.engine.call import Calls
 from dialer.engine.pacing import Slots, TokenBucket, take_more
+from dialer.engine.queue_watch import paced_queue
 from dialer.engine.tracker import LiveCall
 from dialer.ivr.trust import new_token, token_hash
+from dialer.reports import transfers
 from dialer.storage import agi_tokens
 from dialer.storage.claims import Plan, Screen
 from dialer.storage.models import Campaign
@@ -58,6 +60,24 @@ class Dialing(Calls):
                  campaign.calls_per_second)  # fmt: skip
         slots = self._campaign_slots.setdefault(campaign.id, Slots(campaign.max_concurrent))
         slots.limit = campaign.max_concurrent
+        queue = paced_queue(campaign.flow, campaign.settings)
+        if queue is not None:  # the agents set the pace; the cap stays the upper bound
+            try:
+                history = await self._sql(transfers.history, self.repo.sessions, campaign.id, self.repo.clock())
+            except Exception as exc:  # noqa: BLE001 - SQL unavailable: the next poll starts the loop again
+                log.warning("campaign %s: reading its abandonment history failed (%s)", campaign.name, exc)
+                return
+            self.queues.pace(campaign.id, queue, campaign.max_concurrent, slots, campaign.settings, history)
+            log.info("campaign %s: paced on queue %s (%d transfer requests, %d abandoned in 30 days)",
+                     campaign.name, queue, *history)  # fmt: skip
+        try:
+            await self._dial(campaign, slots, screen, checked_on)
+        finally:
+            if queue is not None:
+                self.queues.unpace(campaign.id)
+                slots.limit = max(1, campaign.max_concurrent)
+
+    async def _dial(self, campaign: Campaign, slots: Slots, screen: Screen | None, checked_on: Any) -> None:
         self.live.touch(campaign.id)  # events: progress
         trunk = self._trunk_slot(campaign.trunk_template)
         pace = self._trunk_pace(campaign.trunk_template)  # the trunk's calls/s, all campaigns together

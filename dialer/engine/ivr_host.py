@@ -56,6 +56,8 @@ class IvrHost:
         self._settling: dict[int, list[str]] = {}  # contact -> its files, once its call is over
         self._sweeper: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
+        # each transfer's end (attempt, campaign, agent answered): the engine's abandonment guard
+        self.on_transfer: Callable[[str, int, bool], None] | None = None
 
     async def start(self, tracker: CallTracker, live: LiveEvents | None = None) -> None:
         self.live = live
@@ -81,6 +83,9 @@ class IvrHost:
 
     def _on_event(self, ctx: CallContext, row: IvrEventRow) -> None:
         """IVR steps and keys (single keys only: never digits) and transfers to live events."""
+        if row.kind == "fact" and row.name == "transfer" and self.on_transfer is not None:
+            fact = json.loads(row.value or "{}")
+            self.on_transfer(ctx.attempt_id, ctx.campaign_id, bool(fact.get("agent_answered")))
         if self.live is None:
             return
         if row.kind in ("step", "key"):

@@ -31,6 +31,7 @@ class Link(Dialing):
             except asyncio.TimeoutError:
                 continue
             self.tracker.feed(event)
+            self.queues.feed(event)
 
     def _on_disconnect(self, _exc: BaseException | None) -> None:
         self._ready.clear()
@@ -101,6 +102,12 @@ class Link(Dialing):
                 call.details["lost"] = True
                 call.ended.set()
         await asyncio.gather(*(self.recorder.record(e) for e in gone))
+        try:  # the queues as they are now: members, pauses, callers waiting
+            await self.queues.resync()
+        except AmiError as exc:  # the pacer asks again; paced campaigns wait until it answers
+            log.warning("resync: QueueStatus failed (%s); the queue pacer asks again", exc)
+            for state in self.queues.queues.values():
+                state.known = False
         log.info("resync: %d channels in Asterisk; %d live attempts gone from it, %d followed",
                  len(up), sum(1 for a in rows if a.id not in up), len(self.tracker.calls))  # fmt: skip
         self._ready.set()

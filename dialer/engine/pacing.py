@@ -82,6 +82,13 @@ class Slots:
                 return False
         return True
 
+    def set_limit(self, limit: int) -> None:
+        """A new limit (0 stops new calls: queue pacing); a raised one wakes a waiting acquire."""
+        raised = limit > self.limit
+        self.limit = max(0, limit)
+        if raised:
+            self._freed.set()
+
     def hold(self) -> None:
         """Count a call that is already live (found at resync), even past the limit."""
         self.used += 1

@@ -50,6 +50,8 @@ class LiveCall:
     agi_token_hash: str | None = field(default=None, repr=False)
     agi_admitted: bool = False
     cut: str | None = None  # why the dialer hung the call up itself, if it did
+    born_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # tracked (claimed) at
+    ivr_context: Any = None  # the IVR session's CallContext (contact, fields): the agent's screen-pop
 
     def far_end(self, reason: int) -> FarEnd:
         return FarEnd(reason, self.hangup_cause, self.sip_code, self.sip_text, self.sit)

@@ -147,6 +147,12 @@ class LiveEvents:
                  "queue_wait_s": None if queue_wait_s is None else round(queue_wait_s, 3)}  # fmt: skip
         self._attempt_event("transferred", attempt_id, campaign_id, extra)
 
+    @_never_raises
+    def screen_pop(self, attempt_id: str, campaign_id: int, screen: dict[str, Any]) -> None:
+        """An agent answered a transferred caller: the contact and what the caller did, for the
+        agent's desktop (the contact's own data: the topic is for the call center's systems)."""
+        self._attempt_event("screen_pop", attempt_id, campaign_id, screen)
+
     def _attempt_event(self, kind: str, attempt_id: str, campaign_id: int | None, extra: dict[str, Any]) -> None:
         if not self.enabled:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-ATTEMPT_EVENTS = frozenset({"started", "answered", "amd", "ivr_step", "transferred", "ended"})
+ATTEMPT_EVENTS = frozenset({"started", "answered", "amd", "ivr_step", "transferred", "screen_pop", "ended"})
 PROGRESS = "progress"
 SMS_EVENTS = frozenset({"sms_queued", "sms_sent", "sms_delivered", "sms_failed", "sms_expired", "sms_cancelled"})
 SMS_REPLY = "sms_reply"

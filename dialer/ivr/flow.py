@@ -34,6 +34,7 @@ from typing import Any
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 END = "end"  # the implicit last step: hang up
+WHISPER = "agent_whisper"  # what the agent hears before the bridge (a transfer step's `whisper` names another)
 STEP_TYPES = {"say", "amd", "machine", "identity", "menu", "capture", "transfer", "sms", "outcome", "hangup"}
 OUTCOMES = {"answered", "opted_out", "identity_failed", "transferred", "machine", "hung_up_early"}
 KEYS = set("0123456789*#")
@@ -59,7 +60,8 @@ _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "terminator": (str, False), "next": (str, True), "failed": (str, False), "branches": (dict, False),
         "invalid": (str, False),
     },
-    "transfer": {"prompt": (str, False), "queue": (str, False), "timeout_s": (int, False), "next": (str, False)},
+    "transfer": {"prompt": (str, False), "queue": (str, False), "timeout_s": (int, False), "next": (str, False),
+                 "whisper": (str, False)},
     "sms": {"template": (str, True), "fact": (str, False), "next": (str, False)},
     "outcome": {"outcome": (str, True), "prompt": (str, False), "next": (str, False)},
     "hangup": {},
@@ -108,7 +110,7 @@ class Step:
                 keys.append("identity_digits")
             keys.append("identity_failed")
         if self.type == "transfer":
-            keys += ["transfer_wait", "no_agent"]
+            keys += ["transfer_wait", "no_agent", str(self.spec.get("whisper") or WHISPER)]
         if self.type == "menu":
             keys += [k for k in ("invalid_key", "no_input") if k not in keys]
         if self.type == "capture" and self.spec.get("kind") == "amount":

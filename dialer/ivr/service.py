@@ -156,6 +156,9 @@ class IvrService:
             await _hang_up(channel)
             return False
         ctx = CallContext(**row)
+        live = self.tracker.calls.get(attempt_id) if self.tracker is not None else None
+        if live is not None:  # what the agent's screen-pop shows (dialer.engine.queue_watch)
+            live.ivr_context = ctx
         try:
             flow, book = self._prepared(ctx)
         except (FlowError, TemplateError) as exc:

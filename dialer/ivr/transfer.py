@@ -9,7 +9,7 @@ import time
 from dialer.domain import Outcome
 from dialer.ivr.agi import AgiHangup
 from dialer.ivr.call import CallBase
-from dialer.ivr.flow import END, Step
+from dialer.ivr.flow import END, WHISPER, Step
 
 QUEUE_TALK_S = 3600  # how long a transferred call may stay with an agent
 
@@ -20,6 +20,9 @@ class TransferSteps(CallBase):
         queue = str(step.get("queue") or conf.get("queue") or "collections")
         timeout_s = int(step.get("timeout_s") or conf.get("timeout_s", 60))
         await self.play(step.get("prompt", "transfer_wait"))
+        # the whisper: the agent hears it on answer, before the bridge (Queue's announceoverride);
+        # rendered ahead with the contact's personal audio (name, amount; the step names what was chosen)
+        whisper = self.path(str(step.get("whisper") or WHISPER))
         for name, value in {
             "DIALER_CONTACT": str(self.ctx.contact_id), "DIALER_EXTERNAL_ID": self.ctx.external_id,
             "DIALER_CONTACT_NAME": self.ctx.name or "", "DIALER_AMOUNT": str(self.ctx.fields.get("amount", "")),
@@ -31,7 +34,7 @@ class TransferSteps(CallBase):
         started = time.monotonic()
         try:
             # option c: when the agent hangs up, the caller comes back here (the flow ends the call)
-            await self.ch.exec("Queue", queue, "c", "", "", str(timeout_s), timeout=timeout_s + QUEUE_TALK_S)
+            await self.ch.exec("Queue", queue, "c", "", whisper, str(timeout_s), timeout=timeout_s + QUEUE_TALK_S)
         finally:  # also when the caller hangs up while queued or talking
             await self._queue_result(queue, started)
         if self.report.details["agent_answered"]:

@@ -22,7 +22,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from dialer.reports.costs import NumberClassifier
 from dialer.reports.sms_report import sms_summary
+from dialer.reports.transfers import transfer_summary
 from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 
@@ -93,19 +94,21 @@ class Report:
     costs: list[CostLine] = field(default_factory=list)
     cost_total: float | None = None
     sms: dict[str, Any] | None = None  # dialer.reports.sms_report: texts, parts, replies, cost
+    transfers: dict[str, Any] | None = None  # dialer.reports.transfers: abandonment (campaign, 30 days)
     sip_codes: dict[str, int] = field(default_factory=dict)  # the carrier's last SIP response -> attempts
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["key_paths"] = [{"path": p, "count": n} for p, n in self.key_paths]
-        if out["sms"] is None:  # no SMS in this campaign: no section
-            del out["sms"]
+        for section in ("sms", "transfers"):  # none in this campaign: no section
+            if out[section] is None:
+                del out[section]
         return out
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """(section, name, value) rows: the long format a spreadsheet pivots."""
         rows: list[tuple[str, str, Any]] = []
-        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list) and k != "sms"}
+        scalars = {k: v for k, v in self.as_dict().items() if not isinstance(v, dict | list) and k not in ("sms", "transfers")}
         rows += [("summary", k, v) for k, v in scalars.items() if not k.startswith("cost")]
         rows += [("dial_result", k, v) for k, v in self.dial_results.items()]
         rows += [("outcome", k, v) for k, v in self.outcomes.items()]
@@ -114,6 +117,7 @@ class Report:
             rows += [("funnel_entered", s.step, s.entered), ("funnel_hung_up_early", s.step, s.hung_up_early)]
         rows += [("key_path", p, n) for p, n in self.key_paths]
         rows += [("sms", k, v) for k, v in (self.sms or {}).items()]
+        rows += [("transfers", k, v) for k, v in (self.transfers or {}).items()]
         for c in self.costs:
             rows += [(f"cost_{c.number_type}", k, getattr(c, k)) for k in ("calls", "billed_minutes", "rate_per_minute", "cost")]
         if self.cost_total is not None:
@@ -190,6 +194,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
             .group_by(Attempt.sip_code).order_by(Attempt.sip_code))},
     )  # fmt: skip
     report.sms = sms_summary(session, cid)
+    report.transfers = transfer_summary(session, campaign, datetime.now(UTC))
     costs = campaign.settings.get("costs")
     if costs:
         durations = session.execute(select(Attempt.number, call_s).where(*has_times)).all()

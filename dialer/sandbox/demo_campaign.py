@@ -68,6 +68,7 @@ max_attempts = 1
 [transfer]
 queue = "collections"
 timeout_s = 60
+probability = 0.15  # about 1 call in 7 asks for an agent: the queue pacing's prior
 '''
 
 
