@@ -89,7 +89,8 @@ class Engine(Link):
         await self.ami.connect()
         await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
         if self.ivr is not None:
-            await self.ivr.start(self.tracker, self.live)
+            await self.ivr.start(self.tracker, self.live, ami=self.ami, agi_url=self.settings.agi_url,
+                                 node=self.repo.node, hooks=self.repo.ending_hooks)  # fmt: skip
         self.recorder.start()
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)

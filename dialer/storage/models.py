@@ -15,7 +15,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome, PhoneType, PromiseState
+from dialer.domain import AttemptState, CampaignState, DialResult, Direction, Disposition, Outcome, PhoneType, PromiseState
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -165,6 +165,9 @@ class Attempt(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # message_left, agent_answered, queue wait
     # SHA-256 of the attempt's AGI token (dialer.ivr.trust), never the token; "used" once admitted
     agi_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # outbound (an Originate) or inbound (a return call: dialer.storage.return_calls)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction), default=Direction.OUTBOUND,
+                                                 server_default=Direction.OUTBOUND.value)  # fmt: skip
 
 
 class IvrEvent(Base):
