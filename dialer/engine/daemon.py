@@ -218,7 +218,7 @@ class Engine(Link):
         young = now_utc() - timedelta(seconds=SWEEP_MIN_AGE_S)
         rows = await self._sql(self.repo.live_attempts)
         lost = [a.id for a in rows if self._started <= a.created_at < young and a.id not in self.tracker.calls
-                and not self.recorder.holds(a.id)]  # fmt: skip
+                and not self.recorder.holds(a.id) and not (self.ivr and self.ivr.holds(a.id))]  # fmt: skip
         reason = "no call of this run tracked it any more (its ending was lost)"
         for attempt_id in lost:
             log.warning("attempt %s: %s: ending it as unknown", attempt_id, reason)

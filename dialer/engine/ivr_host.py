@@ -83,6 +83,11 @@ class IvrHost:
         await self.server.start()
         self._sweeper = asyncio.create_task(self._sweep_every(), name="audio-sweeper")
 
+    def holds(self, attempt_id: str) -> bool:
+        """A return call's attempt that a session runs now (the engine's sweep leaves it alone)."""
+        returns = self.service.returns if self.service is not None else None
+        return returns is not None and attempt_id in returns.attempts
+
     def _return_call(self, event: Any) -> None:
         """dialer-inbound announced a call: issue its token (after the AGI URL) with AMI Setvar."""
         task = asyncio.get_running_loop().create_task(self._issue(str(event.get("Channel") or ""),

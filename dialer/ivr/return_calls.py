@@ -98,16 +98,17 @@ class ReturnCallService:
         self.hooks = tuple(hooks)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.door = ReturnDoor()
-        self.calls: dict[int, CallReport] = {}  # return call id -> report, while it runs
+        self.attempts: set[str] = set()  # the attempts of the return calls running now
 
     async def handle(self, channel: AgiChannel) -> None:
         number = normalised(channel.env.get("agi_callerid", ""), self.settings.region)
-        did = channel.env.get("agi_extension", "")
+        did = await channel.get_variable("DIALER_DID") or channel.env.get("agi_extension", "")
         now = self.clock()
         row, attempt, found = await self.sql.run(open_call, self.sessions, number, did, self.node, now,
                                                  self.settings.days, timeout_s=SQL_TIMEOUT_S)  # fmt: skip
         report = CallReport()
-        self.calls[row.id] = report
+        if attempt is not None:
+            self.attempts.add(attempt.id)
         try:
             if attempt is not None:
                 values = await self.sql.run(call_row, self.sessions, attempt.id, timeout_s=SQL_TIMEOUT_S)
@@ -123,13 +124,16 @@ class ReturnCallService:
             report.error = report.error or f"the IVR failed: {exc!r}"
             await _hang_up(channel)
         finally:
-            self.calls.pop(row.id, None)
             outcome, step = report.final()
             if report.error:
                 report.details.setdefault("error", report.error)
             ending = ReturnEnding(row.id, attempt.id if attempt else None, outcome, step, dict(report.details),
                                   tuple(report.events))  # fmt: skip
-            await self.sql.run(finish_call, self.sessions, ending, self.clock(), self.hooks, timeout_s=SQL_TIMEOUT_S)
+            try:
+                await self.sql.run(finish_call, self.sessions, ending, self.clock(), self.hooks,
+                                   timeout_s=SQL_TIMEOUT_S)  # fmt: skip
+            finally:
+                self.attempts.discard(ending.attempt_id or "")
 
     async def _run(self, channel: AgiChannel, ctx: CallContext, flow: Flow, report: CallReport) -> None:
         book = ReturnBook(flow, ctx.language, ctx.settings, self.cache)

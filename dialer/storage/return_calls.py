@@ -101,8 +101,9 @@ def open_call(sessions: sessionmaker[Session], number: str, did: str, node: str,
                               details={"did": did, "returned": chosen.by})  # fmt: skip
             s.add(attempt)
             row.attempt_id, row.campaign_id, row.contact_id = attempt.id, chosen.campaign_id, chosen.contact_id
-        elif found.candidates:
-            row.campaign_id = found.candidates[0].campaign_id
+        else:  # reports count it under the campaign whose caller ID it reached
+            campaign = campaign_for_did(s, did)
+            row.campaign_id = campaign.id if campaign else None
         s.add(row)
         s.flush()
         s.expunge_all()
