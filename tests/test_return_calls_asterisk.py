@@ -17,7 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from cli import app
 from dialer.ami import AmiClient
 from dialer.config import EngineSettings
 from dialer.domain import AttemptState, CampaignState, DialResult, Direction, Outcome, ReturnMatch, SmsState
@@ -121,7 +123,7 @@ def run(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         promises = list(s.scalars(select(Promise)))
         report = build_report(s, s.get(Campaign, cid))
     return {"who": who, "calls": calls, "inbound": inbound, "texts": texts(), "parts": parts, "repo": repo,
-            "promises": promises, "report": report, "cid": cid}  # fmt: skip
+            "promises": promises, "report": report, "cid": cid, "url": url}  # fmt: skip
 
 
 def test_a_missed_call_returned_passes_identity_and_promises_to_pay(run: dict[str, object]) -> None:
@@ -165,3 +167,14 @@ def test_the_report_counts_return_calls(run: dict[str, object]) -> None:
     assert (returns["count"], returns["identified"], returns["unknown"]) == (3, 2, 1)
     assert returns["outcomes"] == {"answered": 1, "hung_up_early": 1, "transferred": 1}
     assert run["report"].attempts == 2  # the missed calls; return calls are not calls placed  # type: ignore[attr-defined]
+
+
+def test_dialer_report_and_explain_show_return_calls(run: dict[str, object]) -> None:
+    url = str(run["url"])
+    shown = CliRunner().invoke(app, ["report", "aguas", "--url", url], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "return calls" in shown.output and "2 identified, 1 unknown" in shown.output
+    told = CliRunner().invoke(app, ["explain", "C0", "--campaign", "aguas", "--url", url], terminal_width=200)
+    assert told.exit_code == 0, told.output
+    assert "return calls: 1" in told.output and "answered" in told.output
+    assert "1 attempts" in told.output  # the missed call; the return call is not a call placed

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dialer.domain import CampaignState, Disposition, PromiseState
+from dialer.domain import CampaignState, Direction, Disposition, PromiseState
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage import guards
 from dialer.storage.promises import latest
@@ -98,9 +98,10 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now,
                        _hold(campaign, schedule))  # fmt: skip
     last = s.scalars(
-        select(Attempt).where(Attempt.contact_id == contact.id).order_by(Attempt.created_at.desc()).limit(1)
+        select(Attempt).where(Attempt.contact_id == contact.id, Attempt.direction == Direction.OUTBOUND)
+        .order_by(Attempt.created_at.desc()).limit(1)
     ).first()
-    settled = f"{contact.disposition.value}, {len(history)} attempts"
+    settled = f"{contact.disposition.value}, {sum(1 for p in history if p.placed)} attempts"
     if last is not None:
         settled += f", last {when(last.created_at)}: {(last.dial_result or last.outcome or last.state).value}"
     listed = f"; on the DNC list: {', '.join(f'{n} ({src})' for n, src in dnc.items())}" if dnc else ""
@@ -109,6 +110,7 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         "schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
         f"next number: {number or '-'}{listed}",
         *([promise_line] if promise_line else []),
+        *_return_calls(s, contact),
     ]
     others = Counter(cid for _past, cid in counted if cid != campaign.id)
     if others:
@@ -116,6 +118,18 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         lines.append("its caps also count calls to the same person by other campaigns: " + ", ".join(
             f"{names.get(cid, cid)} ({n})" for cid, n in others.most_common()))  # fmt: skip
     return lines + explain(verdict, now, blocks)
+
+
+def _return_calls(s: Session, contact: Contact) -> list[str]:
+    """The contact's return calls (they called the campaign back): how many, the last one's outcome."""
+    calls = list(s.scalars(select(Attempt).where(Attempt.contact_id == contact.id,
+                                                 Attempt.direction == Direction.INBOUND)
+                           .order_by(Attempt.created_at.desc())))  # fmt: skip
+    if not calls:
+        return []
+    last = calls[0]
+    return [f"return calls: {len(calls)}, last {when(last.created_at)} from {last.number}: "
+            f"{(last.outcome or last.state).value} (a conversation for the quiet period, not a call placed)"]
 
 
 def promise_state(s: Session, contact: Contact, now: datetime) -> tuple[str | None, list[Reason]]:
