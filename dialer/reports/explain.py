@@ -14,6 +14,7 @@ from dialer.domain import CampaignState, Direction, Disposition, PromiseState
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage import guards
 from dialer.storage.promises import latest
+from dialer.storage.strategies import next_step, strategy_for
 from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, people_histories, schedule_for, view
 from scheduler.due import Reason, Verdict, evaluate
 from scheduler.explain import explain, when
@@ -111,6 +112,7 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         f"next number: {number or '-'}{listed}",
         *([promise_line] if promise_line else []),
         *_return_calls(s, contact),
+        *([next_step(contact, strategy)] if (strategy := strategy_for(campaign)) else []),
     ]
     others = Counter(cid for _past, cid in counted if cid != campaign.id)
     if others:
@@ -186,6 +188,7 @@ class Preview:
     blocked: Counter[str] = field(default_factory=Counter)  # reason code -> contacts not due in the period
     examples: dict[str, str] = field(default_factory=dict)  # reason code -> one contact and its reason
     calls_per_hour: float = 0.0
+    next_steps: Counter[str] = field(default_factory=Counter)  # the contact strategy's next step -> contacts
 
     @property
     def due(self) -> int:
@@ -204,6 +207,7 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
         calls_per_hour=campaign.calls_per_second * 3600,
     )
     missing = missing_dnc_lists(s, schedule) if schedule else []
+    strategy = strategy_for(campaign)
     last_id = 0
     while True:
         contacts = list(
@@ -226,6 +230,8 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
         past = histories(s, [c.id for c in contacts]) if schedule and schedule.caps.any else {}
         for contact in contacts:
             out.pending += 1
+            if strategy is not None:
+                out.next_steps[next_step(contact, strategy)] += 1
             blocks, number = _blocks(campaign, contact, dnc, missing, now)
             blocks = [b for b in blocks if b.code not in ("campaign", "live")]  # a preview assumes it runs
             verdict = evaluate(

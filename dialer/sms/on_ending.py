@@ -4,6 +4,8 @@
 - a text on the contact's final result, when the campaign's [sms.on_result] names a template:
   `machine` (the call reached a machine) and `no_contact` (the last attempt ended without anyone
   answering: the contact is exhausted);
+- an SMS step of the campaign's contact strategy (details["strategy_sms"], dialer.storage.strategies),
+  to the contact's first mobile number;
 - `return_call_cut` after a return call (direction inbound) cut before its message was delivered:
   the number to call (the DID it reached) and the contact's reference.
 
@@ -55,6 +57,9 @@ def texts_after_ending(s: Session, campaign: Campaign, contact: Contact, attempt
         # a return call cut before its message: the number to call back and the reference
         _queue(s, campaign, contact, attempt, attempt.number, "return_call_cut", "return", f"return:{attempt.id}",
                {"callback_number": str(attempt.details.get("did") or campaign.caller_id or "")})  # fmt: skip
+    for request in attempt.details.get("strategy_sms") or []:  # an SMS step of the contact strategy
+        _queue(s, campaign, contact, attempt, text_number(contact, attempt.number), str(request.get("template")),
+               "strategy", f"strategy:{contact.id}:{request.get('step')}:{attempt.id}", {})  # fmt: skip
     result = result_of(contact, attempt)
     template = (settings.get("on_result") or {}).get(result) if result else None
     if template:

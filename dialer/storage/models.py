@@ -108,6 +108,9 @@ class Contact(Base):
     debt_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # why a claim put the contact aside (its audio is not rendered); `dialer explain` says it
     parked_reason: Mapped[str | None] = mapped_column(Text)
+    # where the campaign's contact strategy has it (dialer.storage.strategies): step, its calls so far
+    strategy_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    step_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(

@@ -1,4 +1,5 @@
-"""attempt.direction and return_call: calls people place back to a campaign's caller ID
+"""attempt.direction and return_call: calls people place back to a campaign's caller ID;
+contact.strategy_step and step_attempts: where a contact strategy has each contact
 
 Revision ID: 0013
 Revises: 0010
@@ -21,6 +22,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column('direction', sa.Enum('outbound', 'inbound', name='direction', native_enum=False,
                                                         length=24),
                                    server_default='outbound', nullable=False))  # fmt: skip
+    with op.batch_alter_table('contact') as batch:
+        batch.add_column(sa.Column('strategy_step', sa.Integer(), server_default='0', nullable=False))
+        batch.add_column(sa.Column('step_attempts', sa.Integer(), server_default='0', nullable=False))
     op.create_table(
         'return_call',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -48,5 +52,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('return_call')
+    with op.batch_alter_table('contact') as batch:
+        batch.drop_column('step_attempts')
+        batch.drop_column('strategy_step')
     with op.batch_alter_table('attempt') as batch:
         batch.drop_column('direction')
