@@ -57,8 +57,7 @@ async def test_the_door_refuses_a_forged_token_another_channel_and_an_expired_on
         await door.admit(Channel("1700000000.9", token))  # type: ignore[arg-type]
     with pytest.raises(Refused, match="wrong token"):
         await door.admit(Channel("1700000000.3", "forged"))  # type: ignore[arg-type]
-    with pytest.raises(Refused, match="no token issued"):  # used up by the refused try
-        await door.admit(Channel("1700000000.3", token))  # type: ignore[arg-type]
+    await door.admit(Channel("1700000000.3", token))  # type: ignore[arg-type]  # a wrong guess used nothing up
 
 
 def test_caller_numbers_are_normalised() -> None:

@@ -67,12 +67,14 @@ class ReturnDoor:
 
     async def admit(self, channel: AgiChannel) -> None:
         """Believe a `return` session or raise Refused; the token is then cleared from the channel."""
-        issued = self._issued.pop(channel.uniqueid, None)
+        issued = self._issued.get(channel.uniqueid)
         if issued is None or issued[1] < time.monotonic():
             raise Refused(f"return call {channel.uniqueid[:64]!r}: no token issued for this channel (or expired)")
         token = await channel.get_variable(TOKEN_VARIABLE) or ""
-        if not token_matches(token, issued[0]):
+        if not token_matches(token, issued[0]):  # a wrong guess does not use up the real call's token
             raise Refused(f"return call {channel.uniqueid[:64]!r}: wrong token")
+        if self._issued.pop(channel.uniqueid, None) is None:  # another session took it meanwhile
+            raise Refused(f"return call {channel.uniqueid[:64]!r} already had its AGI session")
         await channel.set_variable(TOKEN_VARIABLE, "")
 
 
