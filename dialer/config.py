@@ -149,6 +149,29 @@ class AgiSettings:
         return f"agi://{self.host}:{self.port}"
 
 
+@dataclass(frozen=True)
+class ReturnCallSettings:
+    """Return calls (dialer.ivr.return_calls): DIALER_RETURN_DAYS (a caller is matched to the people
+    called or texted on that number in this many days), DIALER_RETURN_REGION (a caller number without
+    a country code is read as this region's), DIALER_RETURN_UNKNOWN_FLOW (a flow file for unknown and
+    shared numbers; unset: a message and the queue), DIALER_RETURN_LANG (its language when the DID is
+    no campaign's caller ID)."""
+
+    days: int = 14
+    region: str = "ES"
+    unknown_flow: str = ""
+    language: str = "es"
+
+    @classmethod
+    def from_env(cls) -> ReturnCallSettings:
+        days = _int_env("DIALER_RETURN_DAYS", cls.days)
+        if days < 1:
+            raise ConfigError(f"environment variable DIALER_RETURN_DAYS: {days} is not >= 1")
+        return cls(days=days, region=os.environ.get("DIALER_RETURN_REGION") or cls.region,
+                   unknown_flow=os.environ.get("DIALER_RETURN_UNKNOWN_FLOW") or "",
+                   language=os.environ.get("DIALER_RETURN_LANG") or cls.language)  # fmt: skip
+
+
 @dataclass
 class EngineSettings:
     """How the daemon runs (dialer.engine)."""

@@ -45,6 +45,21 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Direction(StrEnum):
+    """Who placed the call: the dialer (an Originate) or the person (a return call to a DID)."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class ReturnMatch(StrEnum):
+    """What a return call's caller number matched (dialer.storage.return_calls)."""
+
+    IDENTIFIED = "identified"  # one person called or texted from this number in the last N days
+    UNKNOWN = "unknown"  # nobody: the configured flow (a message and the queue)
+    SHARED = "shared"  # several people share the number: the configured flow too
+
+
 class Disposition(StrEnum):
     """A contact's final state for a campaign."""
 

@@ -18,6 +18,7 @@ from typing import Any
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 PLACEHOLDERS = {
     "name", "amount", "due_date", "concept", "company", "promise_date", "appointment_date", "captured_date",
+    "reason",  # a return call: why the campaign called (settings [return_calls] reason)
 }
 
 

@@ -17,6 +17,7 @@ class Past:
 
     at: datetime
     conversation: bool = False
+    placed: bool = True  # False: the person called us (a return call): not a call placed, for the counts
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Caps:
 
     def blocks(self, now: datetime, history: Sequence[Past], day_zone: ZoneInfo) -> list[Block]:
         """Every cap that forbids an attempt at `now`, each with when it lifts."""
+        talked = [p for p in history if p.conversation]  # return calls count here (the quiet period)
+        history = [p for p in history if p.placed]  # and not in the counts of calls placed
         out: list[Block] = []
         if self.total is not None and len(history) >= self.total:
             out.append(Block("total", f"{len(history)} attempts made, the total cap is {self.total}", None))
@@ -71,7 +74,7 @@ class Caps:
                 )
         if self.quiet_days_after_conversation:
             quiet = timedelta(days=self.quiet_days_after_conversation)
-            talks = [p.at for p in history if p.conversation and p.at <= now and now < p.at + quiet]
+            talks = [p.at for p in talked if p.at <= now and now < p.at + quiet]
             if talks:
                 last = max(talks)
                 out.append(

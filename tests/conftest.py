@@ -80,7 +80,7 @@ async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
 
 
 # -- no real-Asterisk, SIP, SMS or cluster test may be skipped ---------------------------------
-NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster", "web", "queue")
+NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster", "web", "queue", "inbound")
 _skipped_asterisk_tests: list[str] = []
 
 
@@ -94,5 +94,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_asterisk_tests:
-        print(f"\nreal-Asterisk, SIP, SMS and cluster tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
+        print(f"\nreal-Asterisk, SIP, SMS, cluster and inbound tests may not be skipped; skipped: {', '.join(_skipped_asterisk_tests)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -75,10 +75,10 @@ def test_every_error_at_once_with_file_line_and_key() -> None:
         "c.toml:7: calls_per_second: 0 must be greater than 0",
         "c.toml:8: colour: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
         "trunk, trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
-        "prompts, amd, transfer, tts, sms, promise, company, currency, flow_file, schedule)",
+        "prompts, amd, transfer, tts, sms, promise, return_calls, company, currency, flow_file, schedule, strategy)",
         "c.toml:9: notes: unknown key (campaign keys: name, flow, language, default_region, caller_id, "
         "trunk, trunk_template, max_concurrent, calls_per_second, ring_timeout_s; settings tables: retries, costs, "
-        "prompts, amd, transfer, tts, sms, promise, company, currency, flow_file, schedule)",
+        "prompts, amd, transfer, tts, sms, promise, return_calls, company, currency, flow_file, schedule, strategy)",
         "c.toml:14: retries.max_attempts: 0 is out of range (1..100)",
         "c.toml:15: retries.delay_s.nope: unknown key (expected one of: answered, busy, congestion, failed, "
         "hung_up_early, identity_failed, invalid_number, ivr_error, machine, no_answer, opted_out, "

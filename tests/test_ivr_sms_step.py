@@ -57,7 +57,7 @@ def test_the_campaign_file_checks_the_sms_uses_and_the_promise_table() -> None:
     assert errors_of(text) == [
         "c.toml:7: sms.only: expected true or false",
         "c.toml:8: sms.text: no template 'nope' (built-in: appointment, missed_call, notice, opt_out_done, "
-        "ptp_confirmation, reminder; or [sms.templates.LANG])",
+        "ptp_confirmation, reminder, return_call_cut; or [sms.templates.LANG])",
         "c.toml:9: sms.notice: needs one of before_call_s (before the first call) or days_before_due",
         "c.toml:14: sms.on_result.busy: unknown key (expected one of: machine, no_contact)",
         "c.toml:16: promise.grace_days: -1 is out of range (0..60)",

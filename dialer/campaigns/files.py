@@ -26,13 +26,14 @@ from scheduler.windows import ScheduleError
 from dialer.campaigns.toml_checks import Checker, toml_type
 from dialer.campaigns.toml_lines import KeyPath
 from dialer.campaigns.sms_checks import check_promise, check_sms
+from dialer.campaigns.strategy_checks import check_strategy
 
 LANGUAGES = ("es", "en", "pl")
 TTS_BACKENDS = ("espeak-ng", "gtts")
 COST_TYPES = ("mobile", "local", "long_distance")
 RESULTS = {r.value for r in DialResult} | {o.value for o in Outcome}
 # Settings read by other modules (IVR flows, scheduler): checked to be tables or arrays of tables.
-PASS_THROUGH = ("schedule",)  # checked by the scheduler's own parser (below)
+PASS_THROUGH = ("schedule", "strategy")  # checked by the scheduler's own parsers (below)
 
 
 class CampaignFileError(ValueError):
@@ -161,6 +162,8 @@ CHECKED: dict[str, Callable[[Checker, KeyPath, dict[str, Any]], None]] = {
     "tts": _tts,
     "sms": check_sms,  # dialer.campaigns.sms_checks
     "promise": check_promise,
+    "return_calls": lambda c, p, t: (c.keys(p, t, ("reason",)),
+                                     "reason" not in t or c.text(p + ("reason",), t["reason"], 120)) and None,
 }
 
 
@@ -237,8 +240,12 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
                 CHECKED[key](c, (key,), value)
         elif key in SCALARS:
             SCALARS[key](c, (key,), value)
+        elif key == "strategy":
+            continue
         elif not (isinstance(value, dict) or isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             c.error((key,), f"expected a table or an array of tables, got {toml_type(value)} {value!r}")
+    if "strategy" in settings:  # an array of tables: dialer.campaigns.strategy_checks
+        check_strategy(c, ("strategy",), settings["strategy"], doc)
     if isinstance(settings.get("schedule"), dict) and isinstance(doc.get("default_region"), str):
         try:  # the scheduler's own checks, so a bad schedule is refused here, not at every claim
             parse_schedule(settings, doc["default_region"])

@@ -127,6 +127,8 @@ def campaign_preview(
         console.print(table)
     for code, count in result.blocked.most_common():
         console.print(f"blocked by {code}: {count} (e.g. {result.examples[code]})", highlight=False)
+    for step, count in sorted(result.next_steps.items()):  # the contact strategy, when the campaign has one
+        console.print(f"{step}: {count} contacts", highlight=False)
 
 
 @contacts_app.command("import")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dialer.campaigns.states import CampaignRow
 from dialer.reports.campaign_report import Report, StatusRow
+from dialer.reports.return_report import describe as describe_returns
 from dialer.storage.models import Campaign
 
 
@@ -64,6 +65,7 @@ def report(r: Report) -> Group:
         ("promises to pay", f"{r.promises_to_pay}, amount {r.promised_amount}"
          + (f" ({r.promises_without_amount} without amount)" if r.promises_without_amount else "")),
         ("average call time", _fmt(r.avg_call_s, " s")),
+        *([("return calls", describe_returns(r.return_calls))] if r.return_calls else []),
     ]:  # fmt: skip
         summary.add_row(label, str(value))
     results = Table(title="Results")

@@ -99,7 +99,8 @@ class Engine(Link):
         await self.ami.connect()
         await self.ami.wait_fully_booted(BOOT_TIMEOUT_S)
         if self.ivr is not None:
-            await self.ivr.start(self.tracker, self.live)
+            await self.ivr.start(self.tracker, self.live, ami=self.ami, agi_url=self.settings.agi_url,
+                                 node=self.repo.node, hooks=self.repo.ending_hooks)  # fmt: skip
         self.recorder.start()
         self.ami.on_disconnect(self._on_disconnect)
         self._events = self.ami.events(TRACKED_EVENTS)
@@ -251,7 +252,7 @@ class Engine(Link):
         young = now_utc() - timedelta(seconds=SWEEP_MIN_AGE_S)
         rows = await self._sql(self.repo.live_attempts)
         lost = [a.id for a in rows if self._started <= a.created_at < young and a.id not in self.tracker.calls
-                and not self.recorder.holds(a.id)]  # fmt: skip
+                and not self.recorder.holds(a.id) and not (self.ivr and self.ivr.holds(a.id))]  # fmt: skip
         reason = "no call of this run tracked it any more (its ending was lost)"
         for attempt_id in lost:
             log.warning("attempt %s: %s: ending it as unknown", attempt_id, reason)

@@ -10,11 +10,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.config import AgiSettings
+from dialer.ami import AmiClient, AmiError
+from dialer.config import AgiSettings, ReturnCallSettings
 from dialer.domain import Disposition
 from dialer.engine.tracker import CallTracker
 from dialer.events import LiveEvents
@@ -24,8 +26,11 @@ from dialer.ivr.fastagi import FastAgiServer
 from dialer.ivr.flow import FlowError
 from dialer.ivr.jit_audio import AudioNotReady, JitAudio, Preparation
 from dialer.ivr.prompt_book import PromptBook
+from dialer.ivr.return_calls import ReturnCallService
 from dialer.ivr.service import IvrService
+from dialer.ivr.trust import TOKEN_VARIABLE
 from dialer.storage.claims import Plan
+from dialer.storage.ending_hooks import EndingHook
 from dialer.storage.models import Campaign, Contact
 from dialer.storage.repository import Repository
 from dialer.storage.worker import SqlWorker
@@ -39,12 +44,14 @@ CHECK_TIMEOUT_S = 120.0  # loading a campaign's flow and templates; SQL of the s
 SHARED_TIMEOUT_S = 600.0  # rendering a campaign's shared prompts (date read-backs included)
 AUDIO_TIMEOUT_S = 30.0  # a call waits this long for its contact's audio, then is not sent
 SWEEP_S = 2.0  # how often settled contacts' files are removed and the budget kept
+SETVAR_TIMEOUT_S = 5.0  # a return call's token handed to its channel
 IVR_SQL_THREADS = 4  # the IVR's own SQL threads: its look-ups never wait behind the engine's claims
 
 
 class IvrHost:
     def __init__(self, sessions: sessionmaker[Session], listen: AgiSettings, *,
-                 clock: Callable[[], datetime] | None = None, audio: JitAudio | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, audio: JitAudio | None = None,
+                 returns: ReturnCallSettings | None = None) -> None:
         self.sessions = sessions
         self.listen = listen
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -58,14 +65,50 @@ class IvrHost:
         self._warm_up: asyncio.Task[None] | None = None
         # each transfer's end (attempt, campaign, agent answered): the engine's abandonment guard
         self.on_transfer: Callable[[str, int, bool], None] | None = None
+        self.returns_settings = returns or ReturnCallSettings.from_env()
+        self._ami: Any = None
+        self._agi_url = ""
+        self._issuing: set[asyncio.Task[None]] = set()
 
-    async def start(self, tracker: CallTracker, live: LiveEvents | None = None) -> None:
+    async def start(self, tracker: CallTracker, live: LiveEvents | None = None, *, ami: AmiClient | None = None,
+                    agi_url: str = "", node: str = "", hooks: tuple[EndingHook, ...] = ()) -> None:  # fmt: skip
         self.live = live
+        returns = None
+        if ami is not None:  # return calls need the AMI link: their tokens go out as Setvar
+            self._ami, self._agi_url = ami, agi_url
+            returns = ReturnCallService(self.sessions, self.sql, node=node, settings=self.returns_settings,
+                                        hooks=hooks, clock=self.clock)  # fmt: skip
+            tracker.on_return_call = self._return_call
         self.service = IvrService(self.sessions, tracker=tracker, clock=self.clock, on_event=self._on_event,
-                                  sql=self.sql)  # fmt: skip
+                                  sql=self.sql, returns=returns)  # fmt: skip
         self.server = FastAgiServer.for_settings(self.listen, self.service.handler_for, self.service)
         await self.server.start()
         self._sweeper = asyncio.create_task(self._sweep_every(), name="audio-sweeper")
+
+    def holds(self, attempt_id: str) -> bool:
+        """A return call's attempt that a session runs now (the engine's sweep leaves it alone)."""
+        returns = self.service.returns if self.service is not None else None
+        return returns is not None and attempt_id in returns.attempts
+
+    def _return_call(self, event: Any) -> None:
+        """dialer-inbound announced a call: issue its token (after the AGI URL) with AMI Setvar."""
+        task = asyncio.get_running_loop().create_task(self._issue(str(event.get("Channel") or ""),
+                                                                  str(event.get("Uniqueid") or "")))  # fmt: skip
+        self._issuing.add(task)
+        task.add_done_callback(self._issuing.discard)
+
+    async def _issue(self, channel: str, uniqueid: str) -> None:
+        if self.service is None or self.service.returns is None or not channel or not uniqueid:
+            return
+        token = self.service.returns.door.issue(uniqueid)
+        try:
+            if self._agi_url:
+                await self._ami.action({"Action": "Setvar", "Channel": channel, "Variable": "DIALER_AGI_URL",
+                                        "Value": self._agi_url}, timeout=SETVAR_TIMEOUT_S)  # fmt: skip
+            await self._ami.action({"Action": "Setvar", "Channel": channel, "Variable": TOKEN_VARIABLE,
+                                    "Value": token}, timeout=SETVAR_TIMEOUT_S)  # fmt: skip
+        except AmiError as exc:  # the caller hears the dialplan's fallback
+            log.warning("return call on %s: its token could not be set (%s)", channel[:80], exc)
 
     async def close(self, drain_timeout: float) -> None:
         if self.server is not None:

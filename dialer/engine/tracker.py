@@ -93,6 +93,7 @@ class CallTracker:
         self.calls: dict[str, LiveCall] = {}
         self.on_amd: Callable[[LiveCall], None] = lambda call: None  # live events (dialer.events)
         self.on_answer: Callable[[LiveCall], None] = lambda call: None  # the engine records the answer
+        self.on_return_call: Callable[[Any], None] = lambda event: None  # dialer-inbound announced a call
 
     def track(self, call: LiveCall) -> LiveCall:
         self.calls[call.attempt_id] = call
@@ -111,6 +112,9 @@ class CallTracker:
 
     def feed(self, event: Any) -> None:
         name = event.get("Event")
+        if name == "UserEvent" and event.get("UserEvent") == "DialerInbound":
+            self.on_return_call(event)  # a return call waits for its token (dialer.ivr.return_calls)
+            return
         if name == "UserEvent":
             call = self.calls.get(str(event.get("Attempt") or ""))
             if call is None:

@@ -33,6 +33,7 @@ from dialer.ivr.dialplan import encode_details
 from dialer.ivr.flow import Flow, FlowError, routes
 from dialer.ivr.prerender import campaign_flow
 from dialer.ivr.prompt_book import PromptBook
+from dialer.ivr.return_calls import RETURN_ROUTE, ReturnCallService
 from dialer.ivr.runner import FlowRunner
 from dialer.ivr.trust import TOKEN_VARIABLE, Refused, read_claim, token_hash, token_matches
 from dialer.storage import agi_tokens
@@ -60,7 +61,7 @@ class IvrService:
     def __init__(self, sessions: sessionmaker[Session], *, tracker: LiveCalls | None = None,
                  cache: PromptCache | None = None, clock: Callable[[], datetime] | None = None,
                  on_event: Callable[[CallContext, IvrEventRow], None] | None = None,
-                 sql: SqlWorker | None = None) -> None:  # fmt: skip
+                 sql: SqlWorker | None = None, returns: ReturnCallService | None = None) -> None:  # fmt: skip
         self.sessions = sessions
         self.sql = sql or SqlWorker("dialer-ivr-sql", 2)  # its own threads: never behind other SQL
         self.tracker = tracker
@@ -68,10 +69,13 @@ class IvrService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_event = on_event
         self._books: dict[tuple[Any, ...], tuple[Flow, PromptBook]] = {}
+        self.returns = returns  # return calls (the `return` path), when the daemon takes them
 
     def handler_for(self, script: str) -> Handler | None:
         """A built-in flow's name, or `campaign` (a campaign's own flow file), routes here; the
-        attempt's campaign says which flow runs."""
+        attempt's campaign says which flow runs; `return` is a return call (dialer.ivr.return_calls)."""
+        if script == RETURN_ROUTE:
+            return self.returns.handle if self.returns is not None else None
         return self.handle if script in routes() else None
 
     def _prepared(self, ctx: CallContext) -> tuple[Flow, PromptBook]:
@@ -85,6 +89,10 @@ class IvrService:
     async def admit(self, channel: AgiChannel) -> None:
         """Believe the session (channel.attempt_id set) or raise Refused; nothing is written to the
         channel before the claim holds, and the token is then taken off it."""
+        if channel.script == RETURN_ROUTE:  # a return call: its token was issued by Uniqueid
+            if self.returns is None:
+                raise Refused("return calls are not taken here")
+            return await self.returns.door.admit(channel)
         claim = await read_claim(channel)
         if self.tracker is not None:
             why = self._admit_live(claim.attempt_id, claim.token)

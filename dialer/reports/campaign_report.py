@@ -30,9 +30,10 @@ from sqlalchemy import ColumnElement, String, func, select
 from sqlalchemy.orm import Session
 
 from dialer.reports.costs import NumberClassifier
+from dialer.reports.return_report import return_summary
 from dialer.reports.sms_report import sms_summary
 from dialer.reports.transfers import transfer_summary
-from dialer.domain import AttemptState, CampaignState, Outcome
+from dialer.domain import AttemptState, CampaignState, Direction, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, IvrEvent
 
 CONNECTED = [o for o in Outcome if o != Outcome.UNKNOWN]
@@ -96,11 +97,12 @@ class Report:
     sms: dict[str, Any] | None = None  # dialer.reports.sms_report: texts, parts, replies, cost
     transfers: dict[str, Any] | None = None  # dialer.reports.transfers: abandonment (campaign, 30 days)
     sip_codes: dict[str, int] = field(default_factory=dict)  # the carrier's last SIP response -> attempts
+    return_calls: dict[str, Any] | None = None  # dialer.reports.return_report: count, identified, outcomes
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["key_paths"] = [{"path": p, "count": n} for p, n in self.key_paths]
-        for section in ("sms", "transfers"):  # none in this campaign: no section
+        for section in ("sms", "transfers", "return_calls"):  # none in this campaign: no section
             if out[section] is None:
                 del out[section]
         return out
@@ -118,6 +120,8 @@ class Report:
         rows += [("key_path", p, n) for p, n in self.key_paths]
         rows += [("sms", k, v) for k, v in (self.sms or {}).items()]
         rows += [("transfers", k, v) for k, v in (self.transfers or {}).items()]
+        rows += [("return_calls", k, v) for k, v in (self.return_calls or {}).items() if k != "outcomes"]
+        rows += [("return_call_outcome", k, v) for k, v in ((self.return_calls or {}).get("outcomes") or {}).items()]
         for c in self.costs:
             rows += [(f"cost_{c.number_type}", k, getattr(c, k)) for k in ("calls", "billed_minutes", "rate_per_minute", "cost")]
         if self.cost_total is not None:
@@ -143,7 +147,7 @@ def _amount(text: Any) -> Decimal | None:
 
 def build_report(session: Session, campaign: Campaign) -> Report:
     cid = campaign.id
-    mine = Attempt.campaign_id == cid
+    mine = (Attempt.campaign_id == cid) & (Attempt.direction == Direction.OUTBOUND)  # calls placed; returns below
     by_kind = session.execute(
         select(Attempt.state, Attempt.dial_result, Attempt.outcome, func.count()).where(mine)
         .group_by(Attempt.state, Attempt.dial_result, Attempt.outcome)
@@ -195,6 +199,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
     )  # fmt: skip
     report.sms = sms_summary(session, cid)
     report.transfers = transfer_summary(session, campaign, datetime.now(UTC))
+    report.return_calls = return_summary(session, cid)
     costs = campaign.settings.get("costs")
     if costs:
         durations = session.execute(select(Attempt.number, call_s).where(*has_times)).all()

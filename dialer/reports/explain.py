@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dialer.domain import CampaignState, Disposition, PromiseState
+from dialer.domain import CampaignState, Direction, Disposition, PromiseState
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage import guards
 from dialer.storage.promises import latest
+from dialer.storage.strategies import next_step, strategy_for
 from dialer.storage.scheduling import histories, hold_for, missing_dnc_lists, people_histories, schedule_for, view
 from scheduler.due import Reason, Verdict, evaluate
 from scheduler.explain import explain, when
@@ -98,9 +99,10 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
     verdict = evaluate(schedule or NO_SCHEDULE, view(contact, number, history, contact.next_attempt_at), now,
                        _hold(campaign, schedule))  # fmt: skip
     last = s.scalars(
-        select(Attempt).where(Attempt.contact_id == contact.id).order_by(Attempt.created_at.desc()).limit(1)
+        select(Attempt).where(Attempt.contact_id == contact.id, Attempt.direction == Direction.OUTBOUND)
+        .order_by(Attempt.created_at.desc()).limit(1)
     ).first()
-    settled = f"{contact.disposition.value}, {len(history)} attempts"
+    settled = f"{contact.disposition.value}, {sum(1 for p in history if p.placed)} attempts"
     if last is not None:
         settled += f", last {when(last.created_at)}: {(last.dial_result or last.outcome or last.state).value}"
     listed = f"; on the DNC list: {', '.join(f'{n} ({src})' for n, src in dnc.items())}" if dnc else ""
@@ -109,6 +111,8 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         "schedule: " + (_describe(schedule) if schedule else "none (dials any time)"),
         f"next number: {number or '-'}{listed}",
         *([promise_line] if promise_line else []),
+        *_return_calls(s, contact),
+        *([next_step(contact, strategy)] if (strategy := strategy_for(campaign)) else []),
     ]
     others = Counter(cid for _past, cid in counted if cid != campaign.id)
     if others:
@@ -116,6 +120,18 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         lines.append("its caps also count calls to the same person by other campaigns: " + ", ".join(
             f"{names.get(cid, cid)} ({n})" for cid, n in others.most_common()))  # fmt: skip
     return lines + explain(verdict, now, blocks)
+
+
+def _return_calls(s: Session, contact: Contact) -> list[str]:
+    """The contact's return calls (they called the campaign back): how many, the last one's outcome."""
+    calls = list(s.scalars(select(Attempt).where(Attempt.contact_id == contact.id,
+                                                 Attempt.direction == Direction.INBOUND)
+                           .order_by(Attempt.created_at.desc())))  # fmt: skip
+    if not calls:
+        return []
+    last = calls[0]
+    return [f"return calls: {len(calls)}, last {when(last.created_at)} from {last.number}: "
+            f"{(last.outcome or last.state).value} (a conversation for the quiet period, not a call placed)"]
 
 
 def promise_state(s: Session, contact: Contact, now: datetime) -> tuple[str | None, list[Reason]]:
@@ -172,6 +188,7 @@ class Preview:
     blocked: Counter[str] = field(default_factory=Counter)  # reason code -> contacts not due in the period
     examples: dict[str, str] = field(default_factory=dict)  # reason code -> one contact and its reason
     calls_per_hour: float = 0.0
+    next_steps: Counter[str] = field(default_factory=Counter)  # the contact strategy's next step -> contacts
 
     @property
     def due(self) -> int:
@@ -190,6 +207,7 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
         calls_per_hour=campaign.calls_per_second * 3600,
     )
     missing = missing_dnc_lists(s, schedule) if schedule else []
+    strategy = strategy_for(campaign)
     last_id = 0
     while True:
         contacts = list(
@@ -212,6 +230,8 @@ def preview(s: Session, campaign: Campaign, now: datetime, hours: int) -> Previe
         past = histories(s, [c.id for c in contacts]) if schedule and schedule.caps.any else {}
         for contact in contacts:
             out.pending += 1
+            if strategy is not None:
+                out.next_steps[next_step(contact, strategy)] += 1
             blocks, number = _blocks(campaign, contact, dnc, missing, now)
             blocks = [b for b in blocks if b.code not in ("campaign", "live")]  # a preview assumes it runs
             verdict = evaluate(

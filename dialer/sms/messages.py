@@ -19,7 +19,7 @@ from dialer.sms.text import Split, split, transliterate
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 PLACEHOLDERS = {
     "name", "amount", "due_date", "concept", "company", "promise_date", "promise_amount", "payment_link",
-    "appointment_date", "external_id",
+    "appointment_date", "external_id", "callback_number",
 }  # fmt: skip
 LINK_PLACEHOLDERS = {"external_id", "contact_id", "amount", "campaign"}
 CURRENCY = {"es": "EUR", "en": "USD", "pl": "PLN"}
@@ -97,6 +97,8 @@ class Messages:
         extra = dict(extra or {})
         if extra.get("promise_date"):
             out["promise_date"] = format_date(extra["promise_date"], self.lang)
+        if extra.get("callback_number"):  # a return call cut short: the number to call (dialer.ivr.return_calls)
+            out["callback_number"] = str(extra["callback_number"])
         promised = extra.get("promise_amount") or fields.get("amount")
         if promised not in (None, ""):
             out["promise_amount"] = format_amount(promised, self.lang, self.currency)

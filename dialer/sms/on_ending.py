@@ -3,7 +3,11 @@
 - what the call's flow asked for (the `sms` step: details["sms"], e.g. the promise confirmation);
 - a text on the contact's final result, when the campaign's [sms.on_result] names a template:
   `machine` (the call reached a machine) and `no_contact` (the last attempt ended without anyone
-  answering: the contact is exhausted).
+  answering: the contact is exhausted);
+- an SMS step of the campaign's contact strategy (details["strategy_sms"], dialer.storage.strategies),
+  to the contact's first mobile number;
+- `return_call_cut` after a return call (direction inbound) cut before its message was delivered:
+  the number to call (the DID it reached) and the contact's reference.
 
 Each is queued once (a dedupe key: replayed endings and other hosts queue nothing twice), to the
 number called, or for a result text to the contact's first mobile number when it has one. DNC,
@@ -16,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from dialer.domain import Disposition, Outcome, PhoneType
+from dialer.domain import Direction, Disposition, Outcome, PhoneType
 from dialer.sms.messages import MessageError
 from dialer.sms.outbox import queue_text
 from dialer.storage.models import Attempt, Campaign, Contact
@@ -49,6 +53,13 @@ def texts_after_ending(s: Session, campaign: Campaign, contact: Contact, attempt
         extra = {k: v for k, v in request.items() if k in ("promise_date", "promise_amount")}
         _queue(s, campaign, contact, attempt, attempt.number, str(request.get("template")), "ivr",
                f"ivr:{attempt.id}:{i}", extra)  # fmt: skip
+    if attempt.direction == Direction.INBOUND and attempt.outcome == Outcome.HUNG_UP_EARLY:
+        # a return call cut before its message: the number to call back and the reference
+        _queue(s, campaign, contact, attempt, attempt.number, "return_call_cut", "return", f"return:{attempt.id}",
+               {"callback_number": str(attempt.details.get("did") or campaign.caller_id or "")})  # fmt: skip
+    for request in attempt.details.get("strategy_sms") or []:  # an SMS step of the contact strategy
+        _queue(s, campaign, contact, attempt, text_number(contact, attempt.number), str(request.get("template")),
+               "strategy", f"strategy:{contact.id}:{request.get('step')}:{attempt.id}", {})  # fmt: skip
     result = result_of(contact, attempt)
     template = (settings.get("on_result") or {}).get(result) if result else None
     if template:

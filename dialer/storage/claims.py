@@ -29,6 +29,7 @@ from dialer.storage.limits import room, trunk_of
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
 from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
+from dialer.storage.strategies import begin, strategy_for
 from dialer.storage.sms_store import notice_settings, sms_only
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,9 @@ class Claims:
                 blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
                 invalid = invalid_numbers(s, [c.id for c in contacts])  # out of rotation for good
                 gate = None if schedule is None else Gate(s, schedule, contacts, now, hold_for(campaign, schedule))
+                if (strategy := strategy_for(campaign)) is not None:
+                    for contact in contacts:  # a contact's first call goes to its first step's number
+                        begin(contact, strategy)
                 picks = _pick(contacts, want, blocked, gate, screen, now, parked, invalid)
                 dial_by = gate.dial_by if gate is not None else {}
                 plans.extend(self._claim_batch(s, campaign, template, picks, now, token, dial_by))

@@ -19,6 +19,7 @@ from dialer.storage.ivr_store import add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc
 from dialer.storage.rotation import NO_NUMBER_LEFT, numbers_left
 from dialer.storage.scheduling import after_ending, histories, hold_for, schedule_for
+from dialer.storage.strategies import after_attempt, strategy_for
 from scheduler.caps import Past
 from scheduler.windows import ScheduleError
 
@@ -173,6 +174,12 @@ class Endings:
         if (attempt.outcome == Outcome.TRANSFERRED and not attempt.details.get("agent_answered") and callback_s
                 and contact.attempts < retry_rules(campaign)["max_attempts"]):
             contact.next_attempt_at = now + timedelta(seconds=float(callback_s))  # no agent: call back
+            return
+        strategy = strategy_for(campaign)
+        if strategy is not None and after_attempt(contact, attempt, strategy, now):
+            if contact.step_attempts:  # the same step again: after the result's retry delay
+                key = (attempt.dial_result or attempt.outcome or Outcome.UNKNOWN).value
+                contact.next_attempt_at = now + timedelta(seconds=float(retry_rules(campaign)["delay_s"].get(key, 600)))
             return
         if attempt.outcome in REACHED:
             contact.disposition = Disposition.REACHED

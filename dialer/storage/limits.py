@@ -29,7 +29,7 @@ from math import ceil
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dialer.domain import AttemptState
+from dialer.domain import AttemptState, Direction
 from dialer.storage.models import Attempt, Campaign, ClaimWait, Trunk
 
 LIVE = (AttemptState.CREATED, AttemptState.ORIGINATING, AttemptState.ANSWERED)
@@ -72,7 +72,10 @@ class Room:
 
 
 def _live(s: Session, *where: object) -> int:
-    return s.scalar(select(func.count()).select_from(Attempt).where(Attempt.state.in_(LIVE), *where)) or 0
+    # return calls (inbound) arrive on the DID: they take no outbound slot
+    return s.scalar(select(func.count()).select_from(Attempt).where(Attempt.state.in_(LIVE),
+                                                                    Attempt.direction == Direction.OUTBOUND,
+                                                                    *where)) or 0  # fmt: skip
 
 
 def room(s: Session, campaign_id: int, now: datetime, wanted: int, node: str = "") -> tuple[Campaign | None, Room]:

@@ -15,7 +15,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome, PhoneType, PromiseState
+from dialer.domain import AttemptState, CampaignState, DialResult, Direction, Disposition, Outcome, PhoneType, PromiseState
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -108,6 +108,9 @@ class Contact(Base):
     debt_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # why a claim put the contact aside (its audio is not rendered); `dialer explain` says it
     parked_reason: Mapped[str | None] = mapped_column(Text)
+    # where the campaign's contact strategy has it (dialer.storage.strategies): step, its calls so far
+    strategy_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    step_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     phones: Mapped[list[Phone]] = relationship(
@@ -165,6 +168,9 @@ class Attempt(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # message_left, agent_answered, queue wait
     # SHA-256 of the attempt's AGI token (dialer.ivr.trust), never the token; "used" once admitted
     agi_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # outbound (an Originate) or inbound (a return call: dialer.storage.return_calls)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction), default=Direction.OUTBOUND,
+                                                 server_default=Direction.OUTBOUND.value)  # fmt: skip
 
 
 class IvrEvent(Base):

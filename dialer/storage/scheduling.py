@@ -17,7 +17,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialer.domain import Disposition, Outcome
+from dialer.domain import Direction, Disposition, Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from scheduler.caps import Past
 from scheduler.due import ContactView, Verdict, evaluate
@@ -88,7 +88,7 @@ def people_histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[t
         if debt:
             by_debt[debt].add(cid)
     columns = (Attempt.id, Attempt.contact_id, Attempt.number, Attempt.created_at, Attempt.outcome,
-               Attempt.campaign_id, Contact.debt_id)  # fmt: skip
+               Attempt.campaign_id, Contact.debt_id, Attempt.direction)  # fmt: skip
     base = select(*columns).join(Contact, Contact.id == Attempt.contact_id)
     queries = [base.where(Attempt.contact_id.in_(ids))]
     if by_number:
@@ -97,12 +97,13 @@ def people_histories(s: Session, contact_ids: Iterable[int]) -> dict[int, list[t
         queries.append(base.where(Contact.debt_id.in_(list(by_debt))))
     seen: set[tuple[int, str]] = set()
     for query in queries:
-        for aid, owner, number, at, outcome, campaign_id, debt in s.execute(query):
+        for aid, owner, number, at, outcome, campaign_id, debt, direction in s.execute(query):
             targets = ({owner} & ids) | by_number.get(number, set()) | by_debt.get(debt, set())
             for target in targets:
                 if (target, aid) not in seen:
                     seen.add((target, aid))
-                    out[target].append((Past(at, outcome in CONVERSATION), campaign_id))
+                    placed = direction != Direction.INBOUND  # a return call: a conversation, not a call
+                    out[target].append((Past(at, outcome in CONVERSATION, placed), campaign_id))
     return out
 
 
