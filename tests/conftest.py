@@ -80,7 +80,7 @@ async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
 
 
 # -- no real-Asterisk, SIP, SMS or cluster test may be skipped ---------------------------------
-NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster")
+NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster", "api")
 _skipped_asterisk_tests: list[str] = []
 
 

@@ -17,6 +17,7 @@ from dialer.domain import AttemptState, DialResult
 from dialer.storage import db
 from dialer.storage.models import Attempt, Base, Campaign, Contact, Dnc, IvrEvent, Phone
 from dialer.storage import sms_models  # noqa: F401 - the SMS tables join Base.metadata
+from dialer.storage import webhook_models  # noqa: F401 - the webhook tables join Base.metadata
 from tests.conftest import fresh_postgres
 
 TABLES = {"campaign", "contact", "phone", "attempt", "ivr_event", "dnc", "alembic_version"}

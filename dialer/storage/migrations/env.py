@@ -7,6 +7,7 @@ from alembic import context
 from dialer.storage.db import make_engine
 from dialer.storage.models import Base
 from dialer.storage import sms_models  # noqa: F401 - its tables join Base.metadata
+from dialer.storage import webhook_models  # noqa: F401 - its tables join Base.metadata
 
 url = context.config.get_main_option("sqlalchemy.url")
 assert url, "dialer.storage.db sets sqlalchemy.url"
