@@ -16,14 +16,17 @@ import typer
 
 from dialer.ami import AmiError
 from dialer import metrics
-from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users
+from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users, webhooks
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import (AgiSettings, AmiSettings, AudioSettings, ConfigError, EngineSettings, MqttSettings,
-                           database_url, node_name)
+                           WebhookSettings, database_url, node_name)
 from dialer.engine import SWITCH_INTERVAL_S, Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.ivr.jit_audio import JitAudio
 from dialer.events import MqttPublisher
+from dialer.events.webhook_events import webhooks_after_ending
+from dialer.events.webhooks import WebhookSender
+from dialer.storage.webhook_store import Backoff
 from dialer.sms import make_gateway
 from dialer.sms.on_ending import texts_after_ending
 from dialer.storage.promises import promise_after_ending
@@ -62,6 +65,7 @@ app.add_typer(sandbox.agi_app, name="agi")
 app.add_typer(sms.sms_app, name="sms")
 app.add_typer(payments.payments_app, name="payments")
 app.add_typer(users.users_app, name="users")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 class EngineLive:
@@ -145,11 +149,13 @@ def run(
         _fail(str(exc))
     # the daemon's statements end before the engine stops waiting for them
     sql = db.make_engine(target, statement_timeout_s=db.DAEMON_STATEMENT_TIMEOUT_S)
-    repo = Repository(db.session_factory(sql), node=node_name(), ending_hooks=(promise_after_ending, texts_after_ending))
+    repo = Repository(db.session_factory(sql), node=node_name(), ending_hooks=(promise_after_ending, texts_after_ending,
+                                                                       webhooks_after_ending))  # fmt: skip
     try:
-        audio = AudioSettings.from_env()
+        audio, hooks = AudioSettings.from_env(), WebhookSettings.from_env()
     except ConfigError as exc:
         _fail(str(exc))
+    webhook_backoff = Backoff(first_s=hooks.first_retry_s, max_age_s=hooks.max_age_h * 3600)
     ivr = IvrHost(repo.sessions, AgiSettings.from_env(),  # FastAGI: the flows of answered calls
                   audio=JitAudio(audio.workers, audio.budget_mb * 1024 * 1024))  # fmt: skip
     engine = Engine(repo, ami, settings, ivr, events=publisher)
@@ -175,6 +181,9 @@ def run(
                                      listen=sms_listen if sms_gateway.kind == "kannel" else None,
                                      producers=[notices, sms_campaigns])  # fmt: skip
                 await parts.enter_async_context(service)
+            # webhooks: the outbox in SQL, sent from a task of its own (README, "Webhooks")
+            await parts.enter_async_context(WebhookSender(repo.sessions, node=node_name(),
+                                                          backoff=webhook_backoff))  # fmt: skip
             await engine.run(stop)
         lag.cancel()
 

@@ -23,6 +23,19 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}: expected an integer, got {raw!r}") from None
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}: expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"environment variable {name}: must be more than 0, got {raw!r}")
+    return value
+
+
 def cache_dir() -> Path:
     """Where the dialer keeps what is built once and reused (sandbox chroots, prompt audio).
 
@@ -47,6 +60,20 @@ class AudioSettings:
     def from_env(cls) -> AudioSettings:
         workers = _int_env("DIALER_PREPARE_WORKERS", 0)
         return cls(budget_mb=_int_env("DIALER_AUDIO_BUDGET_MB", cls.budget_mb), workers=workers or None)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook retries: DIALER_WEBHOOK_RETRY_S after the first failure (doubling, at most an hour
+    apart), for DIALER_WEBHOOK_MAX_AGE_H hours; then the delivery is dead."""
+
+    first_retry_s: float = 10.0
+    max_age_h: float = 24.0
+
+    @classmethod
+    def from_env(cls) -> WebhookSettings:
+        return cls(first_retry_s=_float_env("DIALER_WEBHOOK_RETRY_S", cls.first_retry_s),
+                   max_age_h=_float_env("DIALER_WEBHOOK_MAX_AGE_H", cls.max_age_h))  # fmt: skip
 
 
 def prompt_cache_dir() -> Path:

@@ -80,7 +80,7 @@ async def ami(sandbox: Sandbox) -> AsyncIterator[AmiClient]:
 
 
 # -- no real-Asterisk, SIP, SMS or cluster test may be skipped ---------------------------------
-NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster", "web", "queue", "inbound")
+NEVER_SKIPPED = ("asterisk", "sip", "sms", "cluster", "web", "queue", "inbound", "api")
 _skipped_asterisk_tests: list[str] = []
 
 

@@ -19,6 +19,7 @@ from dialer.storage.models import Attempt, Base, Campaign, Contact, Dnc, IvrEven
 from dialer.storage import sms_models  # noqa: F401 - the SMS tables join Base.metadata
 from dialer.storage import web_models  # noqa: F401 - the web tables join Base.metadata
 from dialer.storage import return_call_models  # noqa: F401 - its table joins Base.metadata
+from dialer.storage import webhook_models  # noqa: F401 - the webhook tables join Base.metadata
 from tests.conftest import fresh_postgres
 
 TABLES = {"campaign", "contact", "phone", "attempt", "ivr_event", "dnc", "alembic_version"}

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.config import database_url
 from dialer.storage import db
@@ -41,6 +41,16 @@ def _session(url: str | None, write: bool = False) -> Iterator[Session]:
             yield session
     except states.CampaignError as exc:
         _fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _sessions(url: str | None) -> Iterator[sessionmaker[Session]]:
+    """A session factory on the dialer's database, for stores that open their own transactions."""
+    engine = db.make_engine(url or database_url())
+    try:
+        yield db.session_factory(engine)
     finally:
         engine.dispose()
 

@@ -9,6 +9,7 @@ from dialer.storage.models import Base
 from dialer.storage import sms_models  # noqa: F401 - its tables join Base.metadata
 from dialer.storage import web_models  # noqa: F401 - its tables join Base.metadata
 from dialer.storage import return_call_models  # noqa: F401 - its table joins Base.metadata
+from dialer.storage import webhook_models  # noqa: F401 - its tables join Base.metadata
 
 url = context.config.get_main_option("sqlalchemy.url")
 assert url, "dialer.storage.db sets sqlalchemy.url"
