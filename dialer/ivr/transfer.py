@@ -4,12 +4,17 @@ queue reported (agent answered, wait)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from dialer.domain import Outcome
 from dialer.ivr.agi import AgiHangup
 from dialer.ivr.call import CallBase
 from dialer.ivr.flow import END, WHISPER, Step
+from dialer.ivr.prompt_book import PromptMissing
+from prompts.templates import TemplateError
+
+log = logging.getLogger(__name__)
 
 QUEUE_TALK_S = 3600  # how long a transferred call may stay with an agent
 
@@ -22,7 +27,12 @@ class TransferSteps(CallBase):
         await self.play(step.get("prompt", "transfer_wait"))
         # the whisper: the agent hears it on answer, before the bridge (Queue's announceoverride);
         # rendered ahead with the contact's personal audio (name, amount; the step names what was chosen)
-        whisper = self.path(str(step.get("whisper") or WHISPER))
+        try:
+            whisper = self.path(str(step.get("whisper") or WHISPER))
+        except (PromptMissing, TemplateError, KeyError) as exc:  # no contact (an unknown return caller),
+            log.warning("attempt %s: no whisper for the agent (%s); transferring without it",  # or no render:
+                        self.ctx.attempt_id, exc)  # the caller still reaches the agent  # fmt: skip
+            whisper = ""
         for name, value in {
             "DIALER_CONTACT": str(self.ctx.contact_id), "DIALER_EXTERNAL_ID": self.ctx.external_id,
             "DIALER_CONTACT_NAME": self.ctx.name or "", "DIALER_AMOUNT": str(self.ctx.fields.get("amount", "")),
