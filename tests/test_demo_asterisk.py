@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_demo_campaign_reports_exact_counts(sandbox: Sandbox, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    table = run_demo_campaign(sandbox, tmp_path / "work", url, say=lambda _line: None, timeout_s=240)
+    table = run_demo_campaign(sandbox, tmp_path / "work", url, say=lambda _line: None, timeout_s=400)
     assert table.returncode == 0 and NAME in table.stdout
     done = subprocess.run([sys.executable, "-m", "cli", "report", NAME, "--format", "json"], cwd=ROOT,
                           env={**os.environ, "DIALER_DB_URL": url}, text=True, capture_output=True, timeout=60)  # fmt: skip

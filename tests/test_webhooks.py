@@ -19,6 +19,7 @@ from dialer.domain import DialResult, Outcome
 from dialer.events.webhook_events import webhooks_after_ending
 from dialer.events.webhooks import WebhookSender, signature, verify
 from dialer.storage import db
+from dialer.storage.models import IvrEvent
 from dialer.storage.repository import Repository
 from dialer.storage.webhook_models import WebhookDelivery
 from dialer.storage.webhook_store import DEAD, DELIVERED, Backoff, WebhookStore, enqueue
@@ -57,15 +58,21 @@ def test_events_are_written_with_their_ending_for_the_subscribers_only(repo: Rep
     repo.confirm_claim("t")
     busy, out, moved = (p.attempt_id for p in plans)
     repo.finish(busy, dial_result=DialResult.BUSY, reason="busy")
+    with repo.sessions.begin() as s:  # the IVR's promise before the caller opted out
+        s.add(IvrEvent(attempt_id=out, seq=1, at=now, kind="fact", name="promise_to_pay",
+                       value=json.dumps({"date": "2026-12-24", "amount": "120.50"})))  # fmt: skip
     repo.finish(out, outcome=Outcome.OPTED_OUT, reason="pressed 9")
     repo.finish(moved, outcome=Outcome.TRANSFERRED, reason="to the queue",
                 details={"agent_answered": True, "queue": "collections", "queue_wait_s": 4.2})  # fmt: skip
     with repo.sessions() as s:
         rows = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
     kinds = [(r.webhook_id, r.attempt_id, r.kind) for r in rows]
-    assert kinds == [(1, busy, "attempt.ended"), (1, out, "contact.opted_out"), (2, out, "contact.opted_out"),
-                     (1, out, "attempt.ended"), (1, moved, "attempt.transferred"), (1, moved, "agent.answered"),
-                     (1, moved, "attempt.ended")]  # fmt: skip
+    assert kinds == [(1, busy, "attempt.ended"), (1, out, "promise.created"), (1, out, "contact.opted_out"),
+                     (2, out, "contact.opted_out"), (1, out, "attempt.ended"), (1, moved, "attempt.transferred"),
+                     (1, moved, "agent.answered"), (1, moved, "attempt.ended")]  # fmt: skip
+    promise = json.loads(rows[1].body)["promise"]
+    assert promise == {"date": "2026-12-24", "amount": "120.50", "held_until": None}  # no [promise]: a fact
+    rows = [rows[0], *rows[2:]]  # (the promise checked above)
     body = json.loads(rows[0].body)
     assert body["kind"] == "attempt.ended" and body["id"] == rows[0].event_id
     assert body["attempt"]["dial_result"] == "busy" and body["contact"]["external_id"] == "C0"
@@ -74,7 +81,7 @@ def test_events_are_written_with_their_ending_for_the_subscribers_only(repo: Rep
     repo.confirm_claim("u")
     repo.finish(other[0].attempt_id, dial_result=DialResult.BUSY, reason="busy")
     with repo.sessions() as s:
-        assert len(list(s.scalars(select(WebhookDelivery)))) == 7
+        assert len(list(s.scalars(select(WebhookDelivery)))) == 8
 
 
 async def test_a_receiver_that_fails_three_times_gets_each_event_once_in_order(repo: Repository) -> None:
