@@ -20,6 +20,7 @@ from dialer.cli.common import AtOpt, CampaignArg, DbUrlOpt, _at, _fail, _session
 from dialer.config import database_url
 from dialer.reports import campaign_report
 from dialer.reports.explain import NotFound, explain_contact, find_contacts
+from dialer.reports.status import status as campaign_status
 from dialer.storage import db
 from dialer.web.report_file import report_html
 from dialer.web.settings import LANGUAGES
@@ -73,7 +74,7 @@ def status(
 
     def snapshot() -> Table:
         with factory() as session:
-            return views.status(campaign_report.status(session, datetime.now(UTC)))
+            return views.status(campaign_status(session, datetime.now(UTC)))
 
     try:
         if once:

@@ -9,7 +9,8 @@ from rich.console import Group
 from rich.table import Table
 
 from dialer.campaigns.states import CampaignRow
-from dialer.reports.campaign_report import Report, StatusRow
+from dialer.reports.campaign_report import Report
+from dialer.reports.status import StatusRow
 from dialer.reports.return_report import describe as describe_returns
 from dialer.storage.models import Campaign
 
