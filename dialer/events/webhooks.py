@@ -27,6 +27,7 @@ import aiohttp
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.storage.webhook_store import DEAD, Backoff, Outgoing, WebhookStore
+from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,7 @@ class WebhookSender:
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])  # (a cancel may be lost once: dialer.tasks)
         if self._http is not None:
             await self._http.close()
 

@@ -20,6 +20,7 @@ from dialer.sms.replies import opts_out
 from dialer.sms.settings import ListenSettings
 from dialer.sms.text import split
 from dialer.storage.sms_store import Change, Job, SmsStore, UnknownMessage
+from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,7 @@ class SmsService:
                        asyncio.create_task(self._inbound_loop(), name="sms-inbound")]  # fmt: skip
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks, timeout_s)  # (a cancel may be lost once: dialer.tasks)
         if self._sends:
             await asyncio.wait(self._sends, timeout=timeout_s)
         while not self._inbound.empty():  # reports already received are not thrown away
