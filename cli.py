@@ -16,7 +16,8 @@ import typer
 
 from dialer.ami import AmiError
 from dialer import metrics
-from dialer.cli import campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users, webhooks
+from dialer.cli import (api_keys, campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users,
+                        webhooks)
 from dialer.cli.common import DbUrlOpt, _fail
 from dialer.config import (AgiSettings, AmiSettings, AudioSettings, ConfigError, EngineSettings, MqttSettings,
                            WebhookSettings, database_url, node_name)
@@ -35,7 +36,8 @@ from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings, ListenSettings
 from dialer.storage import db
 from dialer.storage.repository import Repository
-from dialer.web import WebDeps, WebServer, WebSettings, make_app
+from dialer.web import WebDeps, WebServer, WebSettings, api, make_app
+from dialer.web.api_keys import ApiKeyAuth
 
 app = typer.Typer(help="Outbound IVR dialer for Asterisk.", no_args_is_help=True)
 
@@ -66,6 +68,7 @@ app.add_typer(sms.sms_app, name="sms")
 app.add_typer(payments.payments_app, name="payments")
 app.add_typer(users.users_app, name="users")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.add_typer(api_keys.api_keys_app, name="api-keys")
 
 
 class EngineLive:
@@ -171,7 +174,8 @@ def run(
         lag = asyncio.create_task(metrics.watch_loop_lag(stop), name="loop-lag")
         async with contextlib.AsyncExitStack() as parts:
             if web_settings is not None:  # the dashboard and /metrics (README, "Dashboard and metrics")
-                web_app = make_app(WebDeps(repo.sessions, web_settings, live=EngineLive(engine)))
+                web_app = make_app(WebDeps(repo.sessions, web_settings, live=EngineLive(engine)), extra=[api.setup],
+                                   authenticators=[ApiKeyAuth(web_settings.api_rate, web_settings.api_burst)])  # fmt: skip
                 await parts.enter_async_context(WebServer(web_app, web_settings.host, web_settings.port))
             if publisher is not None:  # live events; closing sends what the broker takes within 5 s
                 await parts.enter_async_context(publisher)

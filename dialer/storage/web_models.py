@@ -56,3 +56,17 @@ class Audit(Base):
     result: Mapped[str] = mapped_column(String(16))  # ok | refused
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """A key of the HTTP API (/api/v1): only the SHA-256 of the key is kept; its scope is read,
+    write (read too) or admin (everything); `last_used_at` is refreshed at most once a minute."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))  # read | write | admin
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialer.config import LOOPBACK_HOSTS, ConfigError, _int_env
+from dialer.config import LOOPBACK_HOSTS, ConfigError, _float_env, _int_env
 
 LANGUAGES = ("en", "es", "pl")
 
@@ -36,6 +36,8 @@ class WebSettings:
     language: str = "en"  # when neither the user nor the browser names one we have
     refresh_s: float = 1.0  # how often the live pages' figures are read from SQL (all viewers share it)
     metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics (Prometheus)
+    api_rate: float = 10.0  # requests a second per API key, on average (DIALER_API_RATE)
+    api_burst: int = 50  # and at once (DIALER_API_BURST)
 
     @classmethod
     def from_env(cls) -> WebSettings | None:
@@ -58,7 +60,8 @@ class WebSettings:
             raise ConfigError("environment variable DIALER_WEB_SECURE_COOKIES=0 is only for a server bound to "
                               f"this host (DIALER_WEB_HOST is {host})")  # fmt: skip
         return cls(host=host, port=port, secure_cookies=secure, session_hours=hours, language=language,
-                   metrics_token=_metrics_token())  # fmt: skip
+                   metrics_token=_metrics_token(), api_rate=_float_env("DIALER_API_RATE", cls.api_rate),
+                   api_burst=_int_env("DIALER_API_BURST", cls.api_burst))  # fmt: skip
 
 
 def _metrics_token() -> str | None:
