@@ -4,7 +4,13 @@ DNC, payments, and the OpenAPI document (validated, and the same routes as the a
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -198,3 +204,24 @@ async def test_openapi_document_validates_and_matches_the_routes(tmp_path) -> No
                 routes.add((path.replace("{command}", verb), route.method.lower()))
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert routes == documented
+
+
+def _readme_script() -> str:
+    """The sh blocks of the README's "HTTP API" section, in order, as one script."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## HTTP API\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sh\n(.*?)```", section, flags=re.S))
+
+
+async def test_the_readme_curl_examples_run(tmp_path) -> None:
+    url = new_database(str(tmp_path / "api.db"))
+    cid = make_campaign(url, "facturas-dic", [], render=False)
+    async with api_server(url) as (base, _app):
+        script = _readme_script().replace("http://127.0.0.1:8080/api/v1", base)
+        env = {**os.environ, "DIALER_DB_URL": url, "CURSOR": "",
+               "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-e", "-c", script], env=env, capture_output=True,
+                                       text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"added": 2' in done.stdout and '"paid": 1' in done.stdout, done.stdout
+    assert sorted(c.external_id for c in contacts(url, cid)) == ["A1", "A2"]
