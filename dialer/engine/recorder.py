@@ -22,6 +22,7 @@ from dialer.storage.endings import Ending
 from dialer.storage.errors import unavailable
 from dialer.storage.repository import Repository
 from dialer.storage.worker import SqlWorker
+from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,7 @@ class Recorder:
                 log.error("recorder stopped with %d endings unwritten", self._queue.qsize() + len(self._items))
                 break
             await asyncio.sleep(0.01)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)  # (dialer.tasks: a cancel may be lost once)
         self._tasks = []
 
     def holds(self, attempt_id: str) -> bool:
