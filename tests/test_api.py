@@ -68,6 +68,38 @@ async def test_keys_scopes_and_audit(tmp_path) -> None:
     assert again.exit_code != 0 and "already exists" in again.output
 
 
+async def test_create_a_campaign_with_the_checks_of_a_campaign_file(tmp_path) -> None:
+    url = new_database(str(tmp_path / "api.db"))
+    reader, writer = add_key(url, "viewer", "read"), add_key(url, "crm", "write")
+    good = {"name": "recibos", "flow": "collections", "language": "es", "default_region": "ES",
+            "trunk_template": "Local/{number}@sim", "company": "Acme", "retries": {"max_attempts": 2}}  # fmt: skip
+    bad = {"name": "", "flow": "nope", "language": "fr", "trunk_template": "Local/x", "max_concurrent": 0,
+           "retries": {"max_attempts": "two"}, "colour": "red"}  # fmt: skip
+    async with api_server(url) as (base, _app), aiohttp.ClientSession() as http:
+        assert (await call(http, "POST", f"{base}/campaigns", reader, json=good))[0] == 403
+        status, body, _ = await call(http, "POST", f"{base}/campaigns", writer, json=bad)
+        assert status == 422, body
+        fields = {e["field"] for e in body["errors"]}
+        assert fields == {"name", "flow", "language", "default_region", "trunk_template", "max_concurrent",
+                          "retries.max_attempts", "colour"}, body["errors"]  # fmt: skip
+        assert all(e["reason"] for e in body["errors"])
+        assert (await call(http, "POST", f"{base}/campaigns", writer, json=[1]))[0] == 422
+        assert (await call(http, "POST", f"{base}/campaigns", writer, data=b"{nope"))[0] == 400
+        status, body, _ = await call(http, "POST", f"{base}/campaigns", writer, json=good)
+        assert status == 201 and body["campaign"] == "recibos" and body["state"] == "draft", body
+        status, body, _ = await call(http, "POST", f"{base}/campaigns", writer, json=good)
+        assert status == 409 and "already exists" in body["error"]
+        status, body, _ = await call(http, "POST", f"{base}/campaigns", writer, json={**good, "name": "t2",
+                                                                                    "trunk": "ghost"})  # fmt: skip
+        assert status == 422 and body["errors"][0]["field"] == "trunk"
+        status, body, _ = await call(http, "GET", f"{base}/campaigns/recibos", reader)
+        assert status == 200 and body["state"] == "draft" and body["flow"] == "collections"
+    assert [(a.action, a.target, a.result) for a in _audit(url)] == [
+        ("campaign.create", "campaign:", "refused"), ("campaign.create", "campaign:?", "refused"),
+        ("campaign.create", "campaign:recibos", "ok"), ("campaign.create", "campaign:recibos", "refused"),
+        ("campaign.create", "campaign:t2", "refused")]  # fmt: skip
+
+
 async def test_a_key_over_its_rate_gets_429_with_retry_after(tmp_path) -> None:
     url = new_database(str(tmp_path / "api.db"))
     key = add_key(url, "busy", "read")
@@ -223,5 +255,5 @@ async def test_the_readme_curl_examples_run(tmp_path) -> None:
         done = await asyncio.to_thread(subprocess.run, ["bash", "-e", "-c", script], env=env, capture_output=True,
                                        text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert '"added": 2' in done.stdout and '"paid": 1' in done.stdout, done.stdout
+    assert '"state": "draft"' in done.stdout and '"added": 2' in done.stdout and '"paid": 1' in done.stdout, done.stdout
     assert sorted(c.external_id for c in contacts(url, cid)) == ["A1", "A2"]

@@ -78,7 +78,7 @@ class ImportReport:
             yield f"{self.path}:{r.line}: {r.field}: {r.reason}"
 
 
-def _target(name: str, mapping: Mapping[str, str], path: Path) -> str:
+def column_target(name: str, mapping: Mapping[str, str], path: Path) -> str:
     """A column's target: a contact attribute, "phone", or "fields.<name>" (any field may be mapped)."""
     key = name.strip()
     target = mapping.get(key)
@@ -94,7 +94,7 @@ def _target(name: str, mapping: Mapping[str, str], path: Path) -> str:
 
 
 def _columns(header: list[str], mapping: Mapping[str, str], path: Path) -> list[str]:
-    targets = [_target(name, mapping, path) for name in header]
+    targets = [column_target(name, mapping, path) for name in header]
     if "external_id" not in targets:
         raise CsvFileError(f"{path}:1: no id column (name it id, or map one: --map COLUMN=external_id)")
     if "phone" not in targets:
@@ -102,7 +102,7 @@ def _columns(header: list[str], mapping: Mapping[str, str], path: Path) -> list[
     return targets
 
 
-def _spoken(campaign: Campaign, path: Path) -> set[str]:
+def spoken_fields(campaign: Campaign, path: Path) -> set[str]:
     """The contact values the campaign's prompts say (each row must have them)."""
     try:
         return book_for(campaign).contact_fields()
@@ -110,7 +110,7 @@ def _spoken(campaign: Campaign, path: Path) -> set[str]:
         raise CsvFileError(f"{path}: campaign {campaign.name}: {exc}") from None
 
 
-class _AcrossRows:
+class AcrossRows:
     """What a row cannot know alone: an id or a number seen on an earlier line, an id already in
     the campaign (one indexed query a chunk). ~100 bytes a row of memory for a million rows."""
 
@@ -187,7 +187,7 @@ def import_contacts(
 
 def _import(session: Session, campaign: Campaign, path: Path, mapping: Mapping[str, str] | None, dry_run: bool,
             strict: bool, workers: int | None) -> ImportReport:  # fmt: skip
-    spoken = _spoken(campaign, path)
+    spoken = spoken_fields(campaign, path)
     with open_csv(path) as (reader, encoding):
         report = ImportReport(path=path, encoding=encoding, dry_run=dry_run)
         header = next(reader, None)
@@ -195,7 +195,7 @@ def _import(session: Session, campaign: Campaign, path: Path, mapping: Mapping[s
             raise CsvFileError(f"{path}:1: empty file, expected a header row")
         targets = _columns(header, mapping or {}, path)
         spec = RowSpec(tuple(header), tuple(targets), frozenset(spoken), campaign.language, campaign.default_region)
-        across = _AcrossRows(session, campaign)
+        across = AcrossRows(session, campaign)
         writer = ContactWriter(session, campaign.id)
         if workers is None:
             workers = (os.cpu_count() or 1) if path.stat().st_size >= PARALLEL_MIN_BYTES else 0

@@ -39,9 +39,10 @@ PASS_THROUGH = ("schedule", "strategy")  # checked by the scheduler's own parser
 class CampaignFileError(ValueError):
     """The file cannot become a campaign; `errors` holds one `FILE:LINE: KEY: reason` per problem."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], by_field: list[tuple[str, str]] | None = None) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+        self.by_field = by_field if by_field is not None else []  # (dotted key, reason) when known
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,16 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError([_syntax_error(filename, text, exc)]) from None
-    c = Checker(filename, text)
+    return _checked(doc, Checker(filename, text))
+
+
+def campaign_from_dict(doc: dict[str, Any], source: str) -> CampaignSpec:
+    """The campaign in `doc` (a TOML file's keys, e.g. a JSON body), with the checks of a campaign
+    file; raises CampaignFileError (its by_field lists each problem's key and reason)."""
+    return _checked(doc, Checker(source, ""))
+
+
+def _checked(doc: dict[str, Any], c: Checker) -> CampaignSpec:
     for key in doc:
         if key not in COLUMNS and key not in SETTINGS:
             c.error((key,), f"unknown key (campaign keys: {', '.join(COLUMNS)}; settings tables: {', '.join(SETTINGS)})")
@@ -253,7 +263,7 @@ def parse_campaign(text: str, filename: str) -> CampaignSpec:
             where, _, reason = str(exc).partition(": ")
             c.error(tuple(where.split(".")), reason or str(exc))
     if c.errors:
-        raise CampaignFileError(c.errors)
+        raise CampaignFileError(c.errors, c.by_field)
     return CampaignSpec(
         name=doc["name"], flow=doc["flow"], language=doc["language"], default_region=doc["default_region"],
         trunk_template=doc.get("trunk_template", ""), caller_id=doc.get("caller_id"), trunk=doc.get("trunk"),

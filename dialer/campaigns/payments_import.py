@@ -90,7 +90,7 @@ def import_payments(s: Session, path: Path, campaign: str | None = None, *, stri
         return report
     now = datetime.now(UTC)
     for contact in {c.id: c for c in found}.values():
-        _mark_paid(s, contact, now, report)
+        mark_paid(s, contact, now, report)
     log.info("payments import %s: %d lines, %d contacts paid, %d promises kept, %d texts cancelled, %d rejected",
              path, report.rows_read, report.paid, report.promises_kept, report.texts_cancelled,
              len(report.rejections))  # fmt: skip
@@ -118,7 +118,7 @@ def _check(value: dict[str, str], campaign: str | None, campaigns: dict[str, int
     return None
 
 
-def _mark_paid(s: Session, contact: Contact, now: datetime, report: PaymentsReport) -> None:
+def mark_paid(s: Session, contact: Contact, now: datetime, report: PaymentsReport) -> None:
     if contact.disposition != Disposition.PAID:
         report.paid += 1
     contact.disposition, contact.next_attempt_at = Disposition.PAID, None

@@ -16,15 +16,20 @@ class Checker:
     def __init__(self, filename: str, text: str) -> None:
         self.filename = filename
         self.lines = key_lines(text)
-        self.found: list[tuple[int, str]] = []
+        self.found: list[tuple[int, str, str, str]] = []  # line, message, field, reason
 
     def error(self, path: KeyPath, reason: str) -> None:
         line = line_of(self.lines, path)
-        self.found.append((line, f"{self.filename}:{line}: {dotted(path)}: {reason}"))
+        self.found.append((line, f"{self.filename}:{line}: {dotted(path)}: {reason}", dotted(path), reason))
 
     @property
     def errors(self) -> list[str]:
-        return [message for _, message in sorted(self.found, key=lambda f: f[0])]
+        return [found[1] for found in sorted(self.found, key=lambda f: f[0])]
+
+    @property
+    def by_field(self) -> list[tuple[str, str]]:
+        """(dotted key, reason) of each problem, in the order of errors."""
+        return [(found[2], found[3]) for found in sorted(self.found, key=lambda f: f[0])]
 
     # -- value checks; each returns True when the value is acceptable ------------------------
     def text(self, path: KeyPath, value: Any, max_len: int = 200, pattern: str | None = None) -> bool:

@@ -1,5 +1,5 @@
-"""/api/v1 campaigns: list, get one, start|pause|resume|stop (dialer.campaigns.states), each
-change audited with the key that asked."""
+"""/api/v1 campaigns: create (the checks of a campaign file, dialer.campaigns.files), list, get
+one, start|pause|resume|stop (dialer.campaigns.states), each change audited with the key that asked."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from dialer.campaigns import states
+from dialer.campaigns.files import CampaignFileError, campaign_from_dict
 from dialer.campaigns.states import CampaignError
-from dialer.web.api_common import ApiProblem, answer, read, write
+from dialer.web.api_common import ApiProblem, answer, api_errors, json_body, read, write
 from dialer.web.auth import needs
 from dialer.web.context import DEPS
 
@@ -41,6 +42,36 @@ async def get_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @needs("api:write")
+@api_errors
+async def create_campaign(request: web.Request) -> web.StreamResponse:
+    """A campaign (state draft) from a JSON object with a campaign file's keys; 422 lists every
+    problem as {field, reason}, 409 when the name is taken."""
+    body = await json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    target = f"campaign:{name}" if isinstance(name, str) else "campaign:?"
+
+    def apply(s: Session) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiProblem(422, "expected a JSON object", [{"field": "", "reason": "expected a JSON object"}])
+        try:
+            spec = campaign_from_dict(body, "api")
+        except CampaignFileError as exc:
+            errors = [{"field": f, "reason": r} for f, r in exc.by_field]
+            raise ApiProblem(422, f"{len(errors)} error(s), no campaign created", errors) from None
+        try:
+            created = states.create(s, spec)
+        except CampaignError as exc:
+            if "already exists" in str(exc):
+                raise ApiProblem(409, str(exc)) from None
+            raise ApiProblem(422, str(exc), [{"field": "trunk", "reason": str(exc)}]) from None
+        s.flush()
+        return {"campaign": created.name, "id": created.id, "state": created.state.value}
+
+    done = await write(request, "campaign.create", target, apply, details=lambda d: d)
+    return answer(done, status=201)
+
+
+@needs("api:write")
 async def command(request: web.Request) -> web.StreamResponse:
     name, verb = request.match_info["name"], request.match_info["command"]
     if verb not in COMMANDS:
@@ -62,5 +93,6 @@ async def command(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/campaigns", list_campaigns)
+    app.router.add_post(f"{prefix}/campaigns", create_campaign)
     app.router.add_get(f"{prefix}/campaigns/{{name}}", get_campaign)
     app.router.add_post(f"{prefix}/campaigns/{{name}}/{{command:start|pause|resume|stop}}", command)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns import states
 from dialer.campaigns.contact_writer import ContactWriter
-from dialer.campaigns.contacts_import import _AcrossRows, _spoken, _target
+from dialer.campaigns.contacts_import import AcrossRows, spoken_fields, column_target
 from dialer.campaigns.csv_files import CsvFileError, Rejection
 from dialer.campaigns.row_checks import Checked, RowSpec, check_row
 from dialer.campaigns.states import CampaignError
@@ -50,10 +50,10 @@ def _cells(index: int, item: Any, problems: list[Rejection]) -> list[tuple[str, 
             cells += [(f"phones[{i}]", "phone", str(v)) for i, v in enumerate(value) if isinstance(v, SCALARS)]
         elif key == "fields" and isinstance(value, dict):
             for name, v in value.items():
-                target = _target(str(name), {}, Path("api"))
+                target = column_target(str(name), {}, Path("api"))
                 cells.append((f"fields.{name}", target if target.startswith("fields.") else f"fields.{name}", str(v)))
         elif isinstance(value, SCALARS) and not isinstance(value, bool):
-            cells.append((key, _target(key, {}, Path("api")), str(value)))
+            cells.append((key, column_target(key, {}, Path("api")), str(value)))
         else:
             problems.append(Rejection(index, key, f"expected a string or a number, got {type(value).__name__}"))
     return cells
@@ -73,13 +73,13 @@ def _checked(items: list[Any], spoken: frozenset[str], lang: str, region: str) -
 def add_batch(s: Session, name: str, items: list[Any]) -> dict[str, Any]:
     try:
         campaign = states.find(s, name)
-        spoken = frozenset(_spoken(campaign, Path(f"campaign {name}")))
+        spoken = frozenset(spoken_fields(campaign, Path(f"campaign {name}")))
     except CampaignError as exc:
         raise ApiProblem(404, str(exc)) from None
     except CsvFileError as exc:
         raise ApiProblem(409, str(exc)) from None
     checked = _checked(items, spoken, campaign.language, campaign.default_region)
-    across = _AcrossRows(s, campaign)
+    across = AcrossRows(s, campaign)
     existing = across.existing(checked)
     errors: list[dict[str, Any]] = []
     accepted, already = [], []

@@ -41,7 +41,8 @@ SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "row": {"type": "integer"}, "field": {"type": "string"}, "error": {"type": "string"}}}}}},
+            "row": {"type": "integer"}, "field": {"type": "string"}, "error": {"type": "string"},
+            "reason": {"type": "string"}}}}}},
     "Campaign": {"type": "object", "properties": {
         "name": {"type": "string"}, "state": {"type": "string", "enum": ["draft", "active", "paused", "stopped", "finished"]},
         "flow": {"type": "string"}, "language": {"type": "string"}, "contacts": {"type": "integer"},
@@ -78,7 +79,20 @@ SCHEMAS: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/campaigns": {"get": _op("every campaign with its counts", "read",
                               {"200": _ok("the campaigns", {"type": "object", "properties": {
-                                  "campaigns": {"type": "array", "items": _ref("Campaign")}}})})},
+                                  "campaigns": {"type": "array", "items": _ref("Campaign")}}})}),
+                   "post": _op("create a campaign (state draft) with the checks of a campaign file", "write",
+                               {"201": _ok("created", {"type": "object", "properties": {
+                                   "campaign": {"type": "string"}, "id": {"type": "integer"},
+                                   "state": {"type": "string"}}}),
+                                "400": ERR, "409": ERR, "422": ERR},
+                               requestBody={"required": True, "content": {JSON: {"schema": {
+                                   "type": "object", "required": ["name", "flow", "language", "default_region"],
+                                   "additionalProperties": True, "description": "the keys of a campaign.toml",
+                                   "properties": {"name": {"type": "string"}, "flow": {"type": "string"},
+                                                  "language": {"type": "string"},
+                                                  "default_region": {"type": "string"},
+                                                  "trunk": {"type": "string"},
+                                                  "trunk_template": {"type": "string"}}}}}})},
     "/campaigns/{name}": {"get": _op("one campaign", "read", {"200": _ok("it", _ref("Campaign")), "404": ERR},
                                      parameters=[NAME])},
     **{f"/campaigns/{{name}}/{verb}": _command(verb) for verb in ("start", "pause", "resume", "stop")},

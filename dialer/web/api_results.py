@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from dialer.campaigns.numbers import normalise
-from dialer.campaigns.payments_import import PaymentsReport, _mark_paid
+from dialer.campaigns.payments_import import PaymentsReport, mark_paid
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, IvrEvent
 from dialer.web.api_common import ApiProblem, answer, api_errors, json_body, read, write
 from dialer.web.api_contacts import attempt_view
@@ -135,7 +135,7 @@ async def remove_dnc(request: web.Request) -> web.StreamResponse:
     return answer(await write(request, "dnc.remove", f"dnc:{number}", remove, details=lambda d: d))
 
 
-def mark_paid(s: Session, ids: list[Any], campaign: str | None, now: datetime) -> dict[str, Any]:
+def pay_by_ids(s: Session, ids: list[Any], campaign: str | None, now: datetime) -> dict[str, Any]:
     where = []
     if campaign is not None:
         found = s.scalar(select(Campaign.id).where(Campaign.name == campaign))
@@ -156,7 +156,7 @@ def mark_paid(s: Session, ids: list[Any], campaign: str | None, now: datetime) -
         raise ApiProblem(422, f"{len(errors)} of {len(ids)} external ids refused: nothing marked paid", errors)
     report = PaymentsReport(Path("api"), rows_read=len(ids))
     for contact in contacts.values():
-        _mark_paid(s, contact, now, report)
+        mark_paid(s, contact, now, report)
     return {"paid": report.paid, "promises_kept": report.promises_kept, "texts_cancelled": report.texts_cancelled}
 
 
@@ -169,7 +169,7 @@ async def post_payments(request: web.Request) -> web.StreamResponse:
         raise ApiProblem(400, f'expected {{"external_ids": [...]}} with 1 to {MAX_PAYMENTS} ids')
     campaign, now = body.get("campaign"), request.app[DEPS].clock()
     done = await write(request, "payments.mark", f"campaign:{campaign}" if campaign else "payments",
-                       lambda s: mark_paid(s, ids, str(campaign) if campaign else None, now), details=lambda d: d)  # fmt: skip
+                       lambda s: pay_by_ids(s, ids, str(campaign) if campaign else None, now), details=lambda d: d)  # fmt: skip
     return answer(done)
 
 
