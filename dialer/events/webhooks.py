@@ -85,7 +85,13 @@ class WebhookSender:
             sent = 0
             try:
                 due = await self._sql(self.store.due, self.clock(), self.parallel)
-                await asyncio.wait_for(asyncio.gather(*(self._send(out) for out in due)), TIMEOUT_S + 2 * SQL_TIMEOUT_S)
+                sends = [asyncio.create_task(self._send(out)) for out in due]
+                try:
+                    if sends:
+                        await asyncio.wait(sends, timeout=TIMEOUT_S + 2 * SQL_TIMEOUT_S)
+                finally:  # stopping (or a send past every timeout): its lease runs out, it is sent again
+                    for send in sends:
+                        send.cancel()
                 sent = len(due)
             except asyncio.CancelledError:
                 raise
