@@ -32,6 +32,7 @@ from dialer.sms.text import GSM7, UCS2, septets
 log = logging.getLogger(__name__)
 
 UDHI = 0x40
+LOG_IDS_KEPT = 100_000  # SMSC message ids remembered for receipts that come before aiosmpplib matched them
 RECEIPT_STATES = {"DELIVRD": DELIVERED, "UNDELIV": FAILED, "REJECTD": FAILED, "DELETED": FAILED,
                   "UNKNOWN": FAILED, "EXPIRED": EXPIRED, "ACCEPTD": SENT, "ENROUTE": SENT}  # fmt: skip
 TEMPORARY = {SmppCommandStatus.ESME_RTHROTTLED, SmppCommandStatus.ESME_RMSGQFUL, SmppCommandStatus.ESME_RSYSERR}
@@ -94,6 +95,7 @@ class SmppGateway:
         self.source = (TON(int(opts["source_ton"])), NPI(int(opts["source_npi"])))
         self.dest = (TON(int(opts["dest_ton"])), NPI(int(opts["dest_npi"])))
         self._pending: dict[str, asyncio.Future[object]] = {}
+        self._log_ids: dict[str, str] = {}  # the SMSC's message id -> our submit's log id (the latest)
         self._inbound: Inbound | None = None
         self._task: asyncio.Task[None] | None = None
         self._ref = 0  # concatenation reference of the parts split here
@@ -177,6 +179,11 @@ class SmppGateway:
 
     # -- from aiosmpplib's hook -------------------------------------------------------------
     def _answered(self, log_id: str, answer: object) -> None:
+        message_id = getattr(answer, "message_id", None)
+        if message_id:  # a receipt may come before aiosmpplib has matched it to our submit: see _deliver
+            self._log_ids[str(message_id)] = log_id
+            while len(self._log_ids) > LOG_IDS_KEPT:
+                self._log_ids.pop(next(iter(self._log_ids)))
         future = self._pending.get(log_id)
         if future is not None and not future.done():
             future.set_result(answer)
@@ -191,10 +198,12 @@ class SmppGateway:
             error = err if state in (FAILED, EXPIRED) else None
             # aiosmpplib matches receipts to our submit_sm (log_id) and gives one receipt for a text it
             # split; parts split here (log_id "sms-ID-pN") each have their own
-            found = re.fullmatch(r"sms-(\d+)-(p?)\d+", pdu.log_id or "")
+            smsc_id = str(fields.get("id") or "") or None
+            log_id = pdu.log_id or self._log_ids.get(smsc_id or "", "")
+            found = re.fullmatch(r"sms-(\d+)-(p?)\d+", log_id)
             self._inbound.receipt(Receipt(state, sms_id=int(found.group(1)) if found else None,
                                           per_part=bool(found and found.group(2)),
-                                          smsc_id=str(fields.get("id") or "") or None, error=error))  # fmt: skip
+                                          smsc_id=smsc_id, error=error))  # fmt: skip
             return
         self._inbound.reply(Reply("+" + pdu.source.number.lstrip("+"), pdu.destination.number, pdu.short_message,
                                   self.name))  # fmt: skip
