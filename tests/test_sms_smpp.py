@@ -11,6 +11,7 @@ window is not sent.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,8 @@ from dialer.sms.smpp import SmppGateway
 from dialer.sms.text import split
 from dialer.sms.outbox import queue_text
 from dialer.storage import db
+from dialer.storage.webhook_models import WebhookDelivery
+from dialer.storage.webhook_store import WebhookStore
 from dialer.storage.models import Campaign, Contact, Dnc
 from dialer.storage.sms_models import Sms, SmsOptOut, SmsReply
 from dialer.storage.repository import Repository
@@ -85,6 +88,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     _queue(url, cid, "notice")
     _queue(url, throttled, "balance")
     _queue(url, closed, "notice")
+    hooks = db.make_engine(url)  # a CRM subscribed to every campaign: the SMS events go to the outbox
+    WebhookStore(db.session_factory(hooks)).add("https://crm.example/hooks", "s3cret-s3cret-s3cret", [], None,
+                                                datetime.now(UTC))  # fmt: skip
+    hooks.dispose()
     rules = {N["fail_once"][1:]: "fail-once", N["fail"][1:]: "fail", N["baja"][1:]: "reply:Bája.",
              N["throttle"][1:]: "throttle-once"}  # fmt: skip
     with smpp_smsc(tmp, rules) as smsc:
@@ -180,3 +187,15 @@ def test_report_and_replies_show_the_sms(run: dict[str, object]) -> None:
     replies = CliRunner().invoke(app, ["sms", "replies", "sms-pl", "--url", url])
     assert replies.exit_code == 0 and "Bája." in replies.output and "yes" in replies.output
     assert N["baja"] not in replies.output  # numbers are masked
+
+
+def test_delivered_failed_and_replied_texts_are_webhook_events(run: dict[str, object]) -> None:
+    engine = db.make_engine(str(run["url"]))
+    with db.session_factory(engine)() as s:
+        events = [(d.kind, json.loads(d.body)) for d in s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))]
+    engine.dispose()
+    numbers = {kind: {body["sms"]["number"] for k, body in events if k == kind} for kind in ("sms.delivered", "sms.failed")}
+    assert {N["polish"], N["fail_once"], N["throttle"]} <= numbers["sms.delivered"]  # the retried ones once delivered
+    assert numbers["sms.failed"] == {N["fail"]} and N["closed"] not in numbers["sms.delivered"]
+    (reply,) = [body["reply"] for kind, body in events if kind == "sms.replied"]
+    assert reply["number"] == N["baja"] and reply["opt_out"] is True

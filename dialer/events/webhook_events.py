@@ -22,7 +22,8 @@ from dialer.storage.models import Attempt, Campaign, Contact, Promise
 from dialer.storage.promises import promised
 from dialer.storage.webhook_store import enqueue
 
-KINDS = ("attempt.ended", "attempt.transferred", "agent.answered", "promise.created", "contact.opted_out")
+KINDS = ("attempt.ended", "attempt.transferred", "agent.answered", "promise.created", "contact.opted_out",
+         "sms.delivered", "sms.failed", "sms.expired", "sms.replied")  # sms.*: written by storage.sms_store
 
 
 def _iso(at: datetime | None) -> str | None:

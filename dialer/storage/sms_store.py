@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer.domain import Disposition, SmsState
 from dialer.storage.models import Campaign, Contact, Dnc, Phone
 from dialer.storage.sms_models import Sms, SmsOptOut, SmsPart, SmsReply
+from dialer.storage.webhook_store import enqueue
 from scheduler.policy import parse_schedule
 from scheduler.windows import CallingWindows, ScheduleError
 from scheduler.zones import contact_zones, region_zones
@@ -240,6 +241,8 @@ class SmsStore:
                 self._retry_or_fail(row, rules, error or "undelivered", bool(rules["failed_receipts"]), now)
             else:
                 row.state, row.done_at, row.error_code = new, now, error if new == SmsState.EXPIRED else None
+            if row.state in (SmsState.DELIVERED, SmsState.FAILED, SmsState.EXPIRED):  # webhooks: in this transaction
+                enqueue(s, row.campaign_id, f"sms.{row.state.value}", {"sms": _sms_body(s, row)}, now)
             return Change(row.id, row.campaign_id, row.state.value, row.segments, row.error_code, row.tries)
 
     # -- replies ---------------------------------------------------------------------------
@@ -273,9 +276,20 @@ class SmsStore:
                 s.execute(update(Sms).where(Sms.number == number, Sms.state == SmsState.QUEUED)
                           .values(state=SmsState.CANCELLED, error_code="opted-out", done_at=now))  # fmt: skip
             s.flush()
+            if campaign_id is not None:  # webhooks: in this transaction
+                enqueue(s, campaign_id, "sms.replied", {"reply": {
+                    "id": row.id, "number": number, "text": text, "opt_out": stop, "voice_dnc": voice,
+                    "sms_id": row.sms_id, "contact_id": contact_id}}, now)  # fmt: skip
             return row, voice
 
     def replies(self, campaign_id: int) -> list[SmsReply]:
         with self.sessions() as s:
             return list(s.scalars(select(SmsReply).where(SmsReply.campaign_id == campaign_id).order_by(SmsReply.id)))
 
+
+def _sms_body(s: Session, row: Sms) -> dict[str, Any]:
+    """A text as its webhook events show it."""
+    contact = s.get(Contact, row.contact_id) if row.contact_id else None
+    return {"id": row.id, "number": row.number, "kind": row.kind, "template": row.template, "state": row.state.value,
+            "segments": row.segments, "error_code": row.error_code, "tries": row.tries,
+            "contact": {"id": contact.id, "external_id": contact.external_id} if contact else None}  # fmt: skip
