@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from dialer.domain import Outcome
 from dialer.storage.models import Attempt, Campaign, Contact, Promise
 from dialer.storage.promises import promised
-from dialer.storage.webhook_store import enqueue
+from dialer.storage.webhook_store import enqueue, iso, subscriptions
 
 KINDS = ("attempt.ended", "attempt.transferred", "agent.answered", "promise.created", "contact.opted_out",
          "sms.delivered", "sms.failed", "sms.expired", "sms.replied")  # sms.*: written by storage.sms_store
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if at is None else iso(at)
 
 
 def _value(x: Any) -> Any:
@@ -49,6 +49,8 @@ def attempt_body(campaign: Campaign, contact: Contact, attempt: Attempt) -> dict
 
 def webhooks_after_ending(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
     """An ending hook: the ending's events into the outbox (nothing when no one subscribed)."""
+    if not subscriptions(s, campaign.id):  # one query per ending when webhooks are not used
+        return
     body = attempt_body(campaign, contact, attempt)
 
     def put(kind: str, extra: dict[str, Any] | None = None) -> None:

@@ -242,7 +242,7 @@ class SmsStore:
             else:
                 row.state, row.done_at, row.error_code = new, now, error if new == SmsState.EXPIRED else None
             if row.state in (SmsState.DELIVERED, SmsState.FAILED, SmsState.EXPIRED):  # webhooks: in this transaction
-                enqueue(s, row.campaign_id, f"sms.{row.state.value}", {"sms": _sms_body(s, row)}, now)
+                enqueue(s, row.campaign_id, f"sms.{row.state.value}", lambda: {"sms": _sms_body(s, row)}, now)
             return Change(row.id, row.campaign_id, row.state.value, row.segments, row.error_code, row.tries)
 
     # -- replies ---------------------------------------------------------------------------

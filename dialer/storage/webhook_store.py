@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,30 +53,34 @@ class Backoff:
         return min(self.max_s, self.first_s * 2 ** max(0, tries - 1))
 
 
-def subscriptions(s: Session, campaign_id: int, kind: str) -> list[Webhook]:
-    """The active subscriptions that want `kind` of this campaign (or of every campaign)."""
+def subscriptions(s: Session, campaign_id: int, kind: str | None = None) -> list[Webhook]:
+    """The active subscriptions of this campaign (or of every campaign), those that want `kind`
+    when it is given."""
     rows = s.scalars(select(Webhook).where(Webhook.active.is_(True),
                                            or_(Webhook.campaign_id.is_(None), Webhook.campaign_id == campaign_id))
                      .order_by(Webhook.id))
-    return [w for w in rows if not w.kinds or kind in w.kinds]
+    return [w for w in rows if kind is None or not w.kinds or kind in w.kinds]
 
 
-def enqueue(s: Session, campaign_id: int, kind: str, payload: dict[str, Any], now: datetime,
-            attempt_id: str | None = None) -> int:  # fmt: skip
-    """Write one event for every subscription that wants it, in the caller's transaction."""
-    written = 0
-    for hook in subscriptions(s, campaign_id, kind):
+def enqueue(s: Session, campaign_id: int, kind: str, payload: dict[str, Any] | Callable[[], dict[str, Any]],
+            now: datetime, attempt_id: str | None = None) -> int:  # fmt: skip
+    """Write one event for every subscription that wants it, in the caller's transaction. A
+    callable payload is built only when someone wants the event."""
+    hooks = subscriptions(s, campaign_id, kind)
+    if hooks and callable(payload):
+        payload = payload()
+    for hook in hooks:
         event_id = str(uuid.uuid4())
-        body = json.dumps({"id": event_id, "kind": kind, "created_at": _iso(now), **payload}, ensure_ascii=False,
+        body = json.dumps({"id": event_id, "kind": kind, "created_at": iso(now), **payload}, ensure_ascii=False,
                           separators=(",", ":"), default=str)  # fmt: skip
         s.add(WebhookDelivery(webhook_id=hook.id, event_id=event_id, kind=kind, campaign_id=campaign_id,
                               attempt_id=attempt_id, body=body, state=PENDING, tries=0, next_at=now,
                               created_at=now))  # fmt: skip
-        written += 1
-    return written
+    return len(hooks)
 
 
-def _iso(at: datetime) -> str:
+def iso(at: datetime) -> str:
+    """A time as the webhook bodies write it: UTC, milliseconds, Z."""
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
