@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns import contacts_import
 from dialer.campaigns.contacts_import import import_contacts
-from dialer.campaigns.values import ValueProblem, parse_amount, parse_date
+from dialer.campaigns.values import _PLAIN_AMOUNT, ValueProblem, parse_amount, parse_date, read_amount
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact, Phone
 from tests.campaigns import storage_url
@@ -29,6 +29,23 @@ from tests.campaigns import storage_url
 ])  # fmt: skip
 def test_amounts_in_the_campaigns_locale(text: str, lang: str, value: str) -> None:
     assert parse_amount(text, lang) == Decimal(value)
+
+
+@pytest.mark.parametrize("mark", [",", "."])
+def test_the_fast_amount_path_reads_as_the_general_one(mark: str) -> None:
+    """Every text of up to 7 characters over 0 1 9 . , that the plain-amount pattern takes is read
+    to the same stored form by the general reading (and the pattern takes the common forms)."""
+    lang = "es" if mark == "," else "en"
+    texts = [""]
+    taken = 0
+    for _size in range(7):
+        texts = [t + c for t in texts for c in "019.,"]
+        for text in texts:
+            if _PLAIN_AMOUNT[mark].fullmatch(text):
+                taken += 1
+                assert str(parse_amount(text, lang)) == str(read_amount(text, mark)), text
+    assert taken > 1000
+    assert _PLAIN_AMOUNT[","].fullmatch("12.500,50") and _PLAIN_AMOUNT["."].fullmatch("12,500.50")
 
 
 @pytest.mark.parametrize("text", ["doce", "12,50,5", "1.2.3", "-5", "", "12.50.000,00"])
@@ -156,3 +173,27 @@ def test_worker_processes_check_rows_as_this_process_does(session: Session, tmp_
     assert stored == ["A0", "A5", "A6"]
     numbers = session.execute(select(Contact.external_id, Phone.number).join(Phone)).all()
     assert sorted(numbers) == [("A0", "+34611100000"), ("A5", "+34644400000"), ("A6", "+34655500000")]
+
+
+def test_texts_cut_for_workers_read_as_the_whole_file(session: Session, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Workers get the file as texts of whole records: a quoted field over several lines, a stray
+    quote in an unquoted field, blank lines and CRLF endings read as csv reads the whole file,
+    with every rejection on the line its record starts."""
+    monkeypatch.setattr(contacts_import, "CHUNK", 2)
+    rows = ['A0;"Ana\r\nde la Paz";611100000;1,00;01/12/2026;"gas;\r\n""luz"""', "",
+            'A1;O"Brien;622200000;1,00;01/12/2026;gas', 'A2;Bea;12;x;01/12/2026;gas', ";;;;;",
+            'A3;"Cai\r\n\r\nRuiz";633300000;2,00;02/12/2026;agua', 'A4;Dan;644400000;;03/12/2026;luz',
+            'A5;Eva;655500000;3,00;03/12/2026;luz']  # fmt: skip
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(("id;nombre;telefono;importe;vencimiento;concepto\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    inline = import_contacts(session, named(session, "cobros"), path, dry_run=True, workers=0)
+    pooled = import_contacts(session, named(session, "cobros"), path, workers=2)
+    session.commit()
+    assert list(pooled.lines()) == list(inline.lines())
+    assert pooled.rows_read == inline.rows_read == 6
+    assert [(r.line, r.field) for r in pooled.rejections] == [(7, "telefono"), (7, "importe"), (12, "amount")]
+    stored = {ext: name for ext, name in session.execute(select(Contact.external_id, Contact.name))}
+    assert stored == {"A0": "Ana\r\nde la Paz", "A1": 'O"Brien', "A3": "Cai\r\n\r\nRuiz", "A5": "Eva"}
+    fields = session.scalars(select(Contact.fields).where(Contact.external_id == "A0")).one()
+    assert fields["concept"] == 'gas;\r\n"luz"'

@@ -1,20 +1,24 @@
 """Accepted contacts into SQL as fast as the database takes them, inside the caller's transaction.
 
-SQLite: plain executemany of INSERT (the driver's own loop, no ORM or Core work per row) and the
-phones by INSERT ... SELECT of their contact's id (the unique index on campaign and external id),
-so no RETURNING is needed. PostgreSQL: COPY for the contacts, then the same INSERT ... SELECT.
+SQLite: plain executemany of INSERT (the driver's own loop, no ORM or Core work per row), with
+the contacts' ids given here: the first write takes the database's write lock (an empty DELETE),
+so the largest id read next stays the largest until the caller commits, and the phones go in by
+their contact's id (a third of the time of looking each one up). PostgreSQL: COPY for the
+contacts, then the phones by INSERT ... SELECT of their contact's id (the unique index on
+campaign and external id), so no RETURNING is needed.
 Every row of one import carries the import's own created_at, which is how `undo` finds them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 
-from dialer.campaigns.row_checks import Checked
+from dialer.campaigns.row_checks import Row
 from dialer.domain import Disposition
 from dialer.storage.models import Contact
 
@@ -39,21 +43,41 @@ class ContactWriter:
         self._phone_sql = (f"INSERT INTO phone (contact_id, number, type, position) SELECT id, {mark}, {mark}, "
                            f"{mark} FROM contact WHERE campaign_id = {mark} AND external_id = {mark}")  # fmt: skip
         self._contact_sql = f"INSERT INTO contact ({CONTACT_COLUMNS}) VALUES ({', '.join([mark] * 8)}, 0, 0)"
+        self._sqlite_contact_sql = f"INSERT INTO contact (id, {CONTACT_COLUMNS}) VALUES ({', '.join('?' * 9)}, 0, 0)"
+        self._next_id = 0  # SQLite: the next contact's id, once this writer holds the write lock
 
-    def write(self, rows: list[Checked]) -> None:
+    def _first_id(self) -> int:
+        """SQLite: take the write lock, then the id after the largest (stable until the commit)."""
+        self._conn.exec_driver_sql("DELETE FROM contact WHERE 0")
+        return int(self._conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM contact").scalar_one())
+
+    def write(self, rows: Sequence[Row]) -> None:
         if not rows:
+            return
+        if self._sqlite:
+            self._write_sqlite(rows)
             return
         cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
         contacts = [(cid, ext, name, tz, fields, created, pending, debt)
                     for _line, ext, name, tz, fields, _phones, _p, debt in rows]  # fields: JSON text already
-        if self._sqlite:
-            self._conn.exec_driver_sql(self._contact_sql, contacts)
-        else:
-            self._copy(contacts)
+        self._copy(contacts)
         phones = [(number, ptype, position, cid, ext)
                   for _line, ext, _n, _tz, _f, numbers, _p, _d in rows
                   for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
         self._conn.exec_driver_sql(self._phone_sql, phones)
+        self.written += len(rows)
+
+    def _write_sqlite(self, rows: Sequence[Row]) -> None:
+        first = self._next_id or self._first_id()
+        cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
+        contacts = [(contact_id, cid, ext, name, tz, fields, created, pending, debt)
+                    for contact_id, (_line, ext, name, tz, fields, _phones, _p, debt) in enumerate(rows, first)]
+        self._conn.exec_driver_sql(self._sqlite_contact_sql, contacts)
+        phones = [(contact_id, number, ptype, position)
+                  for contact_id, (_line, _ext, _n, _tz, _f, numbers, _p, _d) in enumerate(rows, first)
+                  for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
+        self._conn.exec_driver_sql("INSERT INTO phone (contact_id, number, type, position) VALUES (?, ?, ?, ?)", phones)
+        self._next_id = first + len(rows)
         self.written += len(rows)
 
     def _copy(self, contacts: list[tuple[Any, ...]]) -> None:

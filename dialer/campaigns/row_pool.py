@@ -1,9 +1,12 @@
 """An import's rows checked in worker processes while the importer writes the previous ones.
 
-Chunks go to the workers in file order and come back in file order, at most two chunks per
-worker in flight, so memory stays flat. The workers are forked from this process (they run only
-dialer.campaigns.row_checks and never touch its connections): a fork server or spawn would
-re-import the importing program's __main__ (the whole CLI) in every worker. With no workers the rows are checked in this process.
+The importer cuts the file into texts of whole records (csv_files.Records); each worker reads
+its text's cells and checks its rows (row_checks.check_text), so only text goes out and plain
+tuples come back. Texts go to the workers in file order and come back in file order, at most two
+per worker in flight, so memory stays flat. The workers are forked from this process (they run
+only dialer.campaigns.row_checks and never touch its connections): a fork server or spawn would
+re-import the importing program's __main__ (the whole CLI) in every worker. With no workers the
+rows are checked in this process.
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
+from typing import Any
 
-from dialer.campaigns.row_checks import Checked, RowSpec, check_rows
+from dialer.campaigns.row_checks import Row, RowSpec, check_text
 
 TASK_TIMEOUT_S = 300.0
-Rows = list[tuple[int, list[str]]]
+Checked = tuple[int, list[Row]]  # rows that were not blank, and each one checked
 
 
 class RowPool:
-    def __init__(self, spec: RowSpec, workers: int) -> None:
+    def __init__(self, spec: RowSpec, params: dict[str, Any], workers: int) -> None:
         self.spec = spec
+        self.params = params
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
@@ -36,15 +41,15 @@ class RowPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def checked(self, chunks: Iterable[Rows]) -> Iterator[list[Checked]]:
-        """Each chunk's rows checked, in the order the chunks came."""
+    def checked(self, texts: Iterable[tuple[int, str]]) -> Iterator[Checked]:
+        """Each text's rows checked, in the order the texts came."""
         if self._pool is None:
-            for chunk in chunks:
-                yield check_rows(self.spec, chunk)
+            for first, text in texts:
+                yield check_text(self.spec, self.params, first, text)
             return
-        window: deque[Future[list[Checked]]] = deque()
-        for chunk in chunks:
-            window.append(self._pool.submit(check_rows, self.spec, chunk))
+        window: deque[Future[Checked]] = deque()
+        for first, text in texts:
+            window.append(self._pool.submit(check_text, self.spec, self.params, first, text))
             if len(window) >= 2 * self.workers:
                 yield window.popleft().result(TASK_TIMEOUT_S)
         while window:

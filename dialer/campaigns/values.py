@@ -43,6 +43,11 @@ _GROUPED = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$")
 _DMY = re.compile(r"^(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})$")
 
 
+# an amount as most files write it: digits grouped in threes or not, and the locale's decimal mark
+_PLAIN_AMOUNT = {mark: re.compile(rf"([0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+|[0-9]+)(?:{re.escape(mark)}([0-9]+))?")
+                 for mark, group in ((",", "."), (".", ","))}  # fmt: skip
+
+
 class ValueProblem(ValueError):
     """The value cannot be read; the message says what was expected."""
 
@@ -50,6 +55,16 @@ class ValueProblem(ValueError):
 def parse_amount(text: str, lang: str) -> Decimal:
     """An amount as the campaign's locale writes it; grouping is accepted only in groups of three."""
     mark = DECIMAL_MARK.get(lang, ".")
+    plain = _PLAIN_AMOUNT[mark].fullmatch(text)
+    if plain is not None:  # what the general reading below gives such a text, without its steps
+        whole, fraction = plain.groups()
+        return Decimal(f"{whole.replace(',' if mark == '.' else '.', '')}.{fraction}" if fraction
+                       else whole.replace("," if mark == "." else ".", ""))  # fmt: skip
+    return read_amount(text, mark)
+
+
+def read_amount(text: str, mark: str) -> Decimal:
+    """parse_amount's general reading: signs, currency, spaces, either mark (`mark` is the locale's)."""
     raw = _EDGES.sub("", _SPACES.sub("", text.strip()))
     if not raw or not _NUMBER.match(raw):
         raise ValueProblem(f"{text!r} is not an amount (for example {EXAMPLE_AMOUNT[mark]})")

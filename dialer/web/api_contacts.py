@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns import states
 from dialer.campaigns.contact_writer import ContactWriter
-from dialer.campaigns.contacts_import import AcrossRows, spoken_fields, column_target
+from dialer.campaigns.across_rows import AcrossRows
+from dialer.campaigns.contacts_import import column_target, spoken_fields
 from dialer.campaigns.csv_files import CsvFileError, Rejection
 from dialer.campaigns.row_checks import Checked, RowSpec, check_row
 from dialer.campaigns.states import CampaignError
@@ -82,15 +83,11 @@ def add_batch(s: Session, name: str, items: list[Any]) -> dict[str, Any]:
     across = AcrossRows(s, campaign)
     existing = across.existing(checked)
     errors: list[dict[str, Any]] = []
-    accepted, already = [], []
-    for row in checked:
-        if not row.problems and row.external_id in existing:
-            already.append(row.external_id)
-            continue
-        problems = across.check(row, set())
-        errors += [{"row": p.line, "field": p.field, "error": p.reason.replace(" line ", " row ")} for p in problems]
-        if not problems:
-            accepted.append(row)
+    already = [row.external_id for row in checked if not row.problems and row.external_id in existing]
+    fresh = [row for row in checked if row.problems or row.external_id not in existing]
+    accepted = across.check(fresh, existing=set())
+    errors += [{"row": p.line, "field": p.field, "error": p.reason.replace(" line ", " row ")}
+               for row in fresh for p in row.problems]  # fmt: skip
     if errors:
         raise ApiProblem(422, f"{len({e['row'] for e in errors})} of {len(items)} rows have errors: nothing written",
                          errors)  # fmt: skip
