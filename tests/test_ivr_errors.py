@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dialer.config import AgiSettings
+from dialer.config import AgiSettings, AmiSettings, EngineSettings
 from dialer.domain import CampaignState, Disposition, Outcome
+from dialer.engine import Engine
 from dialer.engine.ivr_host import IvrHost
 from dialer.engine.tracker import LiveCall, connected_outcome
 from dialer.ivr import prerender
@@ -204,6 +205,38 @@ def test_a_contact_imported_after_the_start_is_claimed_with_its_texts_one_that_c
         lines = explain_contact(s, bad, now + timedelta(seconds=1))
     assert any(line.startswith("not due: parked: its fields cannot be spoken") for line in lines), lines
 
+
+
+class AudioFails:
+    """An IVR host whose preparation of a contact's audio failed (a TTS error on its sentence)."""
+
+    async def audio_ready(self, _prep: object) -> str:
+        return "its audio could not be prepared: gTTS refused the text"
+
+    def call_over(self, _contact_id: int) -> None:
+        pass
+
+
+async def test_a_contact_whose_audio_cannot_be_prepared_at_its_claim_is_parked_not_sent(tmp_path: Path) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    cid = make_campaign(url, "tts-down", ["+34611100001"], people=[PERSON], flow="collections", render=False)
+    repo = Repository(db.session_factory(db.make_engine(url)))
+    [plan] = repo.claim(cid, 1)
+    engine = Engine(repo, AmiSettings(port=1), EngineSettings(journal=tmp_path / "j.jsonl"))
+    engine.ivr = AudioFails()  # type: ignore[assignment]
+    campaign = repo.campaign(cid)
+    assert campaign is not None
+    await engine._call(campaign, plan, LiveCall(plan.attempt_id, cid, plan.contact_id), audio=object())  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    with repo.sessions() as s:
+        contact = s.get_one(Contact, plan.contact_id)
+        assert contact.live_attempt_id is None and contact.attempts == 0  # never sent, counts for nothing
+        assert contact.parked_reason == "its audio could not be prepared: gTTS refused the text"
+        assert contact.next_attempt_at is not None and contact.next_attempt_at > now  # not claimed again at once
+        lines = explain_contact(s, contact, now)
+    assert any(line.startswith("not due: parked: its audio could not be prepared") for line in lines), lines
+    engine.sql.close()
+    engine.recorder.sql.close()
 
 async def test_an_attempt_sql_cannot_read_is_hung_up_at_once_as_an_ivr_error(tmp_path: Path) -> None:
     _repo, attempt_id, call = _claimed(tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -111,3 +112,14 @@ async def run_cli(*cmd: str, env: dict[str, str]) -> subprocess.CompletedProcess
         await proc.wait()
         raise
     return subprocess.CompletedProcess(list(cmd), proc.returncode or 0, out.decode(), err.decode())
+
+
+def test_the_readme_grants_the_ami_classes_manager_conf_grants() -> None:
+    """An operator merges the [dialer] user from what README says: every "read `...`" and "write
+    `...`" it gives names exactly manager.conf's classes."""
+    conf = (ROOT / "asterisk_conf" / "manager.conf").read_text()
+    granted = dict(line.split(" = ", 1) for line in conf.splitlines() if line.startswith(("read = ", "write = ")))
+    readme = " ".join((ROOT / "README.md").read_text().split())  # wrapped lines joined
+    said = re.findall(r"\b(read|write) `([a-z,]+)`", readme)
+    assert {kind for kind, _ in said} == {"read", "write"}
+    assert all(classes == granted[kind] for kind, classes in said), (said, granted)

@@ -87,8 +87,8 @@ class Calls(EngineBase):
         if audio is not None and self.ivr is not None:  # its personal audio, before the Originate
             problem = await self.ivr.audio_ready(audio)
             if problem is not None:
-                log.error("attempt %s: not sent: %s", plan.attempt_id, problem)
-                await self._sql(self.repo.unclaim, [plan])
+                log.error("attempt %s: not sent: %s; contact parked", plan.attempt_id, problem)
+                await self._sql(self.repo.unclaim, [plan], problem)  # `dialer explain` tells why
                 return
         if not self._ready.is_set() or call.ended.is_set():  # AMI dropped since the claim: never sent
             await self._sql(self.repo.unclaim, [plan])

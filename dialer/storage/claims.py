@@ -194,13 +194,18 @@ class Claims:
                     Attempt.created_at < before)  # fmt: skip
             return _undo(s, s.scalars(select(Attempt).where(*mine)))
 
-    def unclaim(self, plans: list[Plan]) -> None:
-        """Undo claims whose Originate was never sent (the daemon paused or stopped first)."""
+    def unclaim(self, plans: list[Plan], park: str | None = None) -> None:
+        """Undo claims whose Originate was never sent (the daemon paused or stopped first); with
+        `park` (why their audio is missing), their contacts are parked for PARK_S with that reason."""
         if not plans:
             return
         with self.sessions.begin() as s:
             ids = [p.attempt_id for p in plans]
             _undo(s, s.scalars(select(Attempt).where(Attempt.id.in_(ids), Attempt.state.in_(NOT_SENT))))
+            if park:
+                until = self.clock() + timedelta(seconds=PARK_S)
+                s.execute(update(Contact).where(Contact.id.in_([p.contact_id for p in plans]))
+                          .values(next_attempt_at=until, parked_reason=park))  # fmt: skip
 
     def _claim_batch(self, s: Session, campaign: Campaign, template: str, picks: list[tuple[Contact, Phone]],
                      now: datetime, token: str, dial_by: dict[int, datetime]) -> list[Plan]:  # fmt: skip
