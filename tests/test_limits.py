@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from dialer.domain import CampaignState, DialResult
 from dialer.reports.explain import explain_contact
-from dialer.storage import claims, db
+from dialer.storage import claims, db, scheduling
 from dialer.storage.claims import Plan
 from dialer.storage.limits import LIVE
 from dialer.storage.models import Attempt, Campaign, Contact, Phone, Trunk
@@ -40,8 +40,8 @@ def hosts(url: str) -> Iterator[list[Repository]]:
 
 def add(repo: Repository, name: str, numbers: list[str], **fields: object) -> int:
     with repo.sessions.begin() as s:
-        c = Campaign(name=name, state=CampaignState.ACTIVE, created_at=T0, settings={"retries": {"max_attempts": 3}},
-                     **fields)  # fmt: skip
+        settings = fields.pop("settings", {"retries": {"max_attempts": 3}})
+        c = Campaign(name=name, state=CampaignState.ACTIVE, created_at=T0, settings=settings, **fields)
         s.add(c)
         for i, number in enumerate(numbers):
             s.add(Contact(campaign=c, external_id=f"{name}-{i}", created_at=T0, fields={},
@@ -231,3 +231,44 @@ def test_a_number_in_two_campaigns_gets_its_daily_cap_in_total(hosts: list[Repos
     assert all(at is not None and at.astimezone().date() > T0.date() for at in parked)  # tomorrow
     again = hosts[1].claim(ids[1], 10, T0 + timedelta(days=1))
     assert sorted(p.number for p in again) == numbers
+
+
+def test_a_call_another_campaign_made_and_ended_during_this_claim_counts_against_the_cap(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: host 1's claim (campaign b) has read the person's calls and found the daily cap
+    free; before it takes the person's guard, host 0 calls the same number in campaign a and the
+    call ends (its guard given back). Holding the guard, host 1 reads the calls again: cap spent."""
+    url = fresh_postgres(postgres_server)
+    db.upgrade(url)
+    engines = [db.make_engine(url) for _ in range(2)]
+    first, second = (Repository(db.session_factory(e), node=f"host-{i}") for i, e in enumerate(engines))
+    settings = {"schedule": {"timezone": "UTC", "windows": {"daily": "00:00-23:59"}, "caps": {"per_day": 1}},
+                "retries": {"max_attempts": 5, "delay_s": {"busy": 0}}}  # fmt: skip
+    a, b = (add(first, name, ["+34611100001"], max_concurrent=10, calls_per_second=100, settings=settings)
+            for name in ("a", "b"))  # fmt: skip
+    original = scheduling.histories
+    made: list[Plan] = []
+    raced: list[bool] = []
+
+    def history_then_race(s: object, contact_ids: object) -> object:
+        found = original(s, contact_ids)  # type: ignore[arg-type]
+        if not raced:  # the first read is host 1's: host 0 calls and ends meanwhile
+            raced.append(True)
+            racer = threading.Thread(target=lambda: made.extend(first.claim(a, 1, T0)))
+            racer.start()
+            racer.join(timeout=30)
+            assert not racer.is_alive() and len(made) == 1  # campaign a's claim waits for nothing of b's
+            first.finish(made[0].attempt_id, dial_result=DialResult.BUSY, reason="busy")
+        return found
+
+    monkeypatch.setattr(scheduling, "histories", history_then_race)
+    try:
+        assert second.claim(b, 1, T0) == []  # the number's one call today was campaign a's
+        with first.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Attempt)) == 1
+            parked = s.scalar(select(Contact.next_attempt_at).where(Contact.campaign_id == b))
+        assert parked is not None and parked.astimezone(UTC).date() > T0.date()  # tomorrow
+    finally:
+        for e in engines:
+            e.dispose()

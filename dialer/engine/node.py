@@ -1,11 +1,13 @@
 """This dialer host as a node among several: it heartbeats its row (host, Asterisk, version, live
 calls), and resolves the live attempts of nodes that stopped heartbeating (storage.nodes): by
 age, or at once for the calls their own Asterisk answers it no longer has (CoreShowChannels over
-that Asterisk's AMI, with this node's AMI user and secret, when they work there)."""
+that Asterisk's AMI, with this node's AMI user and secret, when they work there; never a loopback
+address of another machine: that would be this machine's own Asterisk)."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -66,6 +68,11 @@ class NodeKeeper:
         host, _, port = dead.asterisk.rpartition(":")
         if not host or not port.isdigit():
             return set()
+        if _loopback(host) and dead.host != socket.gethostname():  # that would be our own Asterisk
+            log.warning("node %s is silent and its Asterisk's address %s is a loopback one on host %s: "
+                        "resolving by age only (give each node a DIALER_AMI_HOST the others reach)",
+                        dead.name, dead.asterisk, dead.host)  # fmt: skip
+            return set()
         settings = replace(self.ami, host=host, port=int(port), connect_timeout=PEER_AMI_TIMEOUT_S,
                            action_timeout=PEER_AMI_TIMEOUT_S)  # fmt: skip
         client = AmiClient(settings, events="off")
@@ -80,3 +87,10 @@ class NodeKeeper:
             client.close()
         up = {str(c.get("Uniqueid")) for c in channels}
         return set(dead.live) - up
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

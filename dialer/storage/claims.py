@@ -151,8 +151,7 @@ class Claims:
                     for contact in contacts:  # a contact's first call goes to its first step's number
                         begin(contact, strategy)
                 picks = _pick(contacts, want, blocked, gate, screen, now, parked, invalid)
-                dial_by = gate.dial_by if gate is not None else {}
-                plans.extend(self._claim_batch(s, campaign, template, picks, now, token, dial_by))
+                plans.extend(self._claim_batch(s, campaign, template, picks, now, token, gate))
             space.charge(len(plans), now)
         if parked:
             log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S,
@@ -208,10 +207,11 @@ class Claims:
                           .values(next_attempt_at=until, parked_reason=park))  # fmt: skip
 
     def _claim_batch(self, s: Session, campaign: Campaign, template: str, picks: list[tuple[Contact, Phone]],
-                     now: datetime, token: str, dial_by: dict[int, datetime]) -> list[Plan]:  # fmt: skip
-        """Guards for the batch's people (a number live in another campaign is left for later), one
-        guarded UPDATE (a contact another host took, or took and ended since our SELECT, is left
-        out: its attempt count moved), then one INSERT of the attempts."""
+                     now: datetime, token: str, gate: Gate | None) -> list[Plan]:  # fmt: skip
+        """Guards for the batch's people (a number live in another campaign is left for later; under
+        them the gate reads the people's calls again), one guarded UPDATE (a contact another host
+        took, or took and ended since our SELECT, is left out: its attempt count moved), then one
+        INSERT of the attempts."""
         if not picks:
             return []
         ids = {contact.id: str(uuid.uuid4()) for contact, _ in picks}
@@ -220,6 +220,10 @@ class Claims:
             if ids[contact.id] not in guarded:  # on a live call of another campaign or contact
                 contact.next_attempt_at = now + timedelta(seconds=GUARD_RETRY_S)
         picks = [(c, p) for c, p in picks if ids[c.id] in guarded]
+        if gate is not None:  # a call to the person made and ended since the gate read counts too
+            kept = {c.id for c, _ in gate.recheck(s, picks)}
+            guards.release(s, [ids[c.id] for c, _ in picks if c.id not in kept])
+            picks = [(c, p) for c, p in picks if c.id in kept]
         if not picks:
             return []
         seen = {contact.id: contact.attempts for contact, _ in picks}
@@ -245,7 +249,7 @@ class Claims:
         s.add_all(attempts)
         external = {contact.id: contact.external_id for contact, _ in picks}
         return [Plan(a.id, campaign.id, a.contact_id, a.number, external[a.contact_id],
-                     dial_by.get(a.contact_id), template) for a in attempts]  # fmt: skip
+                     gate.dial_by.get(a.contact_id) if gate else None, template) for a in attempts]  # fmt: skip
 
 
 def _pick(contacts: list[Contact], want: int, blocked: set[str], gate: Gate | None, screen: Screen | None,

@@ -45,6 +45,7 @@ class DeadNode:
     asterisk: str
     heartbeat_at: datetime
     live: list[str]  # its attempts SQL still has as live
+    host: str = ""  # the machine it ran on (its Asterisk's address may be a loopback one)
 
 
 class Nodes:
@@ -89,7 +90,7 @@ class Nodes:
             for node in s.scalars(select(Node).where(Node.name != self.node, Node.heartbeat_at < cutoff)):
                 live = list(s.scalars(select(Attempt.id).where(Attempt.node == node.name, Attempt.state.in_(LIVE))))
                 if live:
-                    out.append(DeadNode(node.name, node.asterisk, node.heartbeat_at, live))
+                    out.append(DeadNode(node.name, node.asterisk, node.heartbeat_at, live, node.host))
             return out
 
     def resolve_dead(self, dead: DeadNode, max_call_s: float, gone: Iterable[str] = ()) -> int:

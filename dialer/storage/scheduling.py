@@ -140,6 +140,15 @@ class Gate:
         park(contact, verdict)
         return False
 
+    def recheck(self, s: Session, picks: list[tuple[Contact, Phone]]) -> list[tuple[Contact, Phone]]:
+        """The picks still due, their people's calls read again once the claim holds their guards:
+        a call another campaign made and ended since the first read counts too (each statement
+        sees what was committed before it, and no other claim can add a call while we hold them)."""
+        if not self.schedule.caps.any or not picks:
+            return picks
+        self.history = histories(s, [contact.id for contact, _ in picks])
+        return [(contact, phone) for contact, phone in picks if self.allows(contact, phone.number)]
+
 
 def park(contact: Contact, verdict: Verdict) -> None:
     """Put a blocked contact aside until it is next due; with no next time, it is exhausted."""
