@@ -162,3 +162,15 @@ def test_no_import_circles() -> None:
 def test_scheduler_imports_nothing_of_dialer() -> None:
     found = _offenders(("scheduler",), "dialer")
     assert not found, "scheduler/ is pure and imports nothing of dialer:\n" + "\n".join(found)
+
+
+def test_leaves_import_nothing_of_the_dialer() -> None:
+    """domain.py and runtime/ sit under every layer (storage counts into runtime.metrics)."""
+    leaves = (ROOT / "dialer" / "domain.py", *sorted((ROOT / "dialer" / "runtime").glob("*.py")))
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in leaves
+        for line, name, _ in _imported(path)
+        if _is_under(name, "dialer") and not _is_under(name, "dialer.runtime")
+    ]
+    assert len(leaves) >= 3 and not found, "leaves import nothing of the dialer:\n" + "\n".join(found)
