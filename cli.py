@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from dialer.ami import AmiError
-from dialer import metrics
 from dialer.cli import (api_keys, campaigns, database, hosts, payments, prompts, reports, sandbox, sms, users,
                         webhooks)
 from dialer.cli.common import DbUrlOpt, _fail
@@ -27,6 +26,7 @@ from dialer.ivr.jit_audio import JitAudio
 from dialer.events import MqttPublisher
 from dialer.events.webhook_events import webhooks_after_ending
 from dialer.events.webhooks import WebhookSender
+from dialer.runtime import metrics
 from dialer.storage.webhook_store import Backoff
 from dialer.sms import make_gateway
 from dialer.sms.on_ending import texts_after_ending
@@ -88,7 +88,7 @@ class EngineLive:
 
 
 def watch_metrics(engine: Engine, ivr: IvrHost, publisher: MqttPublisher | None) -> None:
-    """The gauges read at each scrape (dialer.metrics)."""
+    """The gauges read at each scrape (dialer.runtime.metrics)."""
     metrics.watch(metrics.AMI_UP, lambda: engine.originating)
     metrics.watch(metrics.FASTAGI_LIVE, lambda: ivr.server.sessions if getattr(ivr, "server", None) else 0)
     metrics.watch(metrics.AUDIO_QUEUE, lambda: ivr.audio.in_flight)

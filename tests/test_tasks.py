@@ -1,10 +1,10 @@
-"""dialer.tasks.stop_tasks: a loop that loses a cancel (as wait_for can in Python 3.11) still stops."""
+"""dialer.runtime.tasks.stop_tasks: a loop that loses a cancel (as wait_for can in 3.11) still stops."""
 
 from __future__ import annotations
 
 import asyncio
 
-from dialer.tasks import stop_tasks
+from dialer.runtime.tasks import stop_tasks
 
 
 async def test_a_loop_that_swallows_a_cancel_is_cancelled_again_and_stops() -> None:

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli import app as cli_app
-from dialer import metrics
 from dialer.config import ConfigError
 from dialer.domain import AttemptState, CampaignState, DialResult
+from dialer.runtime import metrics
 from dialer.storage import db
 from dialer.storage.models import Attempt, Contact
 from dialer.storage.web_models import Audit, WebSession

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from dialer import metrics
 from dialer.ami import AmiActionError, AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import AttemptState, DialResult, Outcome
 from dialer.engine.base import EngineBase
@@ -17,6 +16,7 @@ from dialer.engine.results import FarEnd, carrier_took, classify
 from dialer.engine.tracker import LiveCall, connected_outcome
 from dialer.ivr.dialplan import originate_variables
 from dialer.ivr.jit_audio import Preparation
+from dialer.runtime import metrics
 from dialer.storage.claims import Plan
 from dialer.storage.endings import Ending
 from dialer.storage.models import Campaign

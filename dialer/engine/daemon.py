@@ -40,10 +40,10 @@ from dialer.engine.tracker import LiveCall
 from dialer.engine.recorder import Recorder
 from dialer.engine.tracker import CallTracker, interrupted
 from dialer.events import EventSink, LiveEvents
+from dialer.runtime.tasks import stop_tasks
 from dialer.storage.endings import Ending
 from dialer.storage.repository import Repository, now_utc
 from dialer.storage.worker import SqlWorker
-from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class Engine(Link):
         """Stop originating, let live calls end (up to the deadline), then hang up what is left
         through AMI: each of those records what its IVR knew. Endings are written or journaled."""
         self._stopping.set()
-        await stop_tasks(self._runners.values(), self.settings.sql_timeout_s)  # (dialer.tasks: a lost cancel)
+        await stop_tasks(self._runners.values(), self.settings.sql_timeout_s)  # (lost cancels: runtime.tasks)
         if self._orphans:
             await self._orphans_settled(self.settings.sql_timeout_s)
         if self._calls:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dialer import metrics
 from dialer.ami import AmiDisconnected, AmiError, AmiTimeout
 from dialer.domain import Outcome
 from dialer.engine.dialing import Dialing
 from dialer.engine.pacing import Slots
 from dialer.engine.tracker import LiveCall
+from dialer.runtime import metrics
 from dialer.storage.endings import Ending
 
 log = logging.getLogger(__name__)

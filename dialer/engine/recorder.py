@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from dialer.engine.journal import Journal, JournalError
+from dialer.runtime.tasks import stop_tasks
 from dialer.storage.endings import Ending
 from dialer.storage.errors import unavailable
 from dialer.storage.repository import Repository
 from dialer.storage.worker import SqlWorker
-from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Recorder:
                 log.error("recorder stopped with %d endings unwritten", self._queue.qsize() + len(self._items))
                 break
             await asyncio.sleep(0.01)
-        await stop_tasks(self._tasks)  # (dialer.tasks: a cancel may be lost once)
+        await stop_tasks(self._tasks)  # (dialer.runtime.tasks: a cancel may be lost once)
         self._tasks = []
 
     def holds(self, attempt_id: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dialer.events.sink import DTMF_KEYS, PROGRESS, EventSink, NullSink, mask_number
-from dialer.tasks import stop_tasks
+from dialer.runtime.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class LiveEvents:
     async def stop(self) -> None:
         """Stop the progress task and publish the last progress of every changed campaign."""
         if self._task is not None:
-            await stop_tasks([self._task])  # (dialer.tasks: a cancel may be lost once)
+            await stop_tasks([self._task])  # (dialer.runtime.tasks: a cancel may be lost once)
             self._task = None
         for cid in sorted(self._dirty):
             await self._publish_progress(cid)

@@ -20,9 +20,9 @@ from typing import Any
 
 import aiomqtt
 
-from dialer import metrics
 from dialer.config import MqttSettings
 from dialer.events.sink import PROGRESS, topic_for, utc_now_iso
+from dialer.runtime import metrics
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.orm import Session, sessionmaker
 
+from dialer.runtime.tasks import stop_tasks
 from dialer.storage.webhook_store import DEAD, Backoff, Outgoing, WebhookStore
-from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class WebhookSender:
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._task is not None:
-            await stop_tasks([self._task])  # (a cancel may be lost once: dialer.tasks)
+            await stop_tasks([self._task])  # (a cancel may be lost once: dialer.runtime.tasks)
         if self._http is not None:
             await self._http.close()
 

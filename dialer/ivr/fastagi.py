@@ -25,11 +25,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from dialer import metrics
 from dialer.config import AgiSettings, ConfigError
 from dialer.ivr.agi import MAX_LINE, AgiError, AgiHangup, read_env, script_of
 from dialer.ivr.agi_channel import AgiChannel
 from dialer.ivr.trust import ATTEMPT_VARIABLE, PeerPolicy, Refused
+from dialer.runtime import metrics
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Campaign reports and the live status, aggregated in SQL (SQLite and PostgreSQL alike).
+"""Campaign reports, aggregated in SQL (SQLite and PostgreSQL alike); `dialer status` is reports.status.
 
 Definitions (README, "Reports"):
 - connected: an attempt with an outcome other than `unknown`.

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.events.sink import SMS_REPLY, EventSink, NullSink, mask_number
+from dialer.runtime.tasks import stop_tasks
 from dialer.sms.gateway import Gateway, Outgoing, Receipt, Reply, SendError
 from dialer.sms.listener import Listener
 from dialer.sms.replies import opts_out
 from dialer.sms.settings import ListenSettings
 from dialer.sms.text import split
 from dialer.storage.sms_store import Change, Job, SmsStore, UnknownMessage
-from dialer.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class SmsService:
                        asyncio.create_task(self._inbound_loop(), name="sms-inbound")]  # fmt: skip
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        await stop_tasks(self._tasks, timeout_s)  # (a cancel may be lost once: dialer.tasks)
+        await stop_tasks(self._tasks, timeout_s)  # (a cancel may be lost once: dialer.runtime.tasks)
         if self._sends:
             await asyncio.wait(self._sends, timeout=timeout_s)
         while not self._inbound.empty():  # reports already received are not thrown away

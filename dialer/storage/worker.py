@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from dialer import metrics
+from dialer.runtime import metrics
 
 log = logging.getLogger(__name__)
 

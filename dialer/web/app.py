@@ -15,7 +15,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from dialer import metrics
+from dialer.runtime import metrics
 from dialer.storage.worker import SqlWorker
 from dialer.web import auth, pages, stream
 from dialer.web.auth import Authenticator, needs, public
