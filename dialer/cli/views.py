@@ -106,11 +106,14 @@ def report(r: Report) -> Group:
             sip.add_row(code, str(n))
         parts.append(sip)
     if r.cost_total is not None:
-        costs = Table(title=f"Cost estimate ({r.cost_currency}, billed per {r.cost_billing_increment_s} s)")
+        billed = f", billed per {r.cost_billing_increment_s} s" if r.cost_billing_increment_s else ""
+        costs = Table(title=f"Cost estimate ({r.cost_currency}{billed})")
         for col in ("number type", "calls", "billed minutes", "rate/min", "cost"):
             costs.add_column(col, justify="left" if col == "number type" else "right")
         for c in r.costs:
             costs.add_row(c.number_type, str(c.calls), f"{c.billed_minutes:g}", f"{c.rate_per_minute:g}", f"{c.cost:.2f}")
+        if r.cost_sms is not None and r.sms is not None:
+            costs.add_row("SMS", f"{r.sms['parts_sent']} parts", "", "", f"{r.cost_sms:.2f}")
         costs.add_row("total", "", "", "", f"{r.cost_total:.2f}", style="bold")
         parts.append(costs)
     return Group(*parts)
