@@ -95,6 +95,9 @@ def report(r: Report) -> Group:
             if key == "cost" and value is not None and r.cost_currency:
                 value = f"{value:g} {r.cost_currency}"
             sms.add_row(key.replace("_", " "), _fmt(value))
+        sms.add_row("gateway", str(r.sms.get("gateway", "default")))
+        if r.sms.get("waiting_for_gateway"):  # dialer.storage.sms_claim: no running sender has that gateway
+            sms.add_row("waiting: gateway not configured", str(r.sms["waiting_for_gateway"]), style="bold red")
         parts.append(sms)
     if r.transfers is not None:
         parts.append(_pairs("Transfers to agents", r.transfers))
