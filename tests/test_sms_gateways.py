@@ -120,3 +120,21 @@ def test_campaign_file_gateway_is_checked_where_the_gateways_are_known(monkeypat
         with pytest.raises(CampaignFileError) as info:
             parse_campaign(SMS_FILE % name, "c.toml")
         assert info.value.errors == [f"c.toml:9: sms.gateway: {reason}"]
+
+
+def test_sms_gateways_lists_the_configured_ones_without_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    for key in [k for k in os.environ if k.startswith("DIALER_SMS_GATEWAY")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("COLUMNS", "200")
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["sms", "gateways"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "DIALER_SMS_GATEWAY" in line]
+    assert [line.split()[1] for line in rows] == ["default", "backup", "txn"]
+    assert "kannel://bulk@127.0.0.1:13013" in rows[0] and "window=4 rate=5.0" in rows[2]
+    assert "s3cret" not in result.output
