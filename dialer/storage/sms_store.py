@@ -1,5 +1,5 @@
-"""The SMS table's SQL, one short transaction per method: messages queued, claimed for sending
-(never to a DNC or opted-out number, never outside the contact's window), their results,
+"""The SMS table's SQL, one short transaction per method: messages queued (claimed for sending by
+dialer.storage.sms_claim, per gateway, with the window helpers here), their results,
 delivery reports matched and rolled up over parts, replies matched to a number's last message.
 
 A message is claimed by one guarded UPDATE (state queued -> sending), so several dialer hosts
