@@ -28,12 +28,11 @@ from dialer.events.webhook_events import webhooks_after_ending
 from dialer.events.webhooks import WebhookSender
 from dialer.runtime import metrics
 from dialer.storage.webhook_store import Backoff
-from dialer.sms import make_gateway
 from dialer.sms.on_ending import texts_after_ending
 from dialer.storage.promises import promise_after_ending
 from dialer.sms.producers import notices, sms_campaigns
-from dialer.sms.service import SmsService
-from dialer.sms.settings import GatewaySettings, ListenSettings
+from dialer.sms.senders import senders
+from dialer.sms.settings import ListenSettings, gateways_from_env
 from dialer.storage import db
 from dialer.storage.repository import Repository
 from dialer.web import WebDeps, WebServer, WebSettings, api, make_app
@@ -146,8 +145,8 @@ def run(
     except ConfigError as exc:
         _fail(f"cannot start: {exc}")
     publisher = MqttPublisher(mqtt) if mqtt is not None else None
-    try:  # SMS: on when DIALER_SMS_GATEWAY names a gateway (README, "SMS")
-        sms_gateway, sms_listen = GatewaySettings.from_env(), ListenSettings.from_env()
+    try:  # SMS: on when DIALER_SMS_GATEWAY or DIALER_SMS_GATEWAY_<NAME> names a gateway (README, "SMS")
+        sms_gateways, sms_listen = gateways_from_env(), ListenSettings.from_env()
     except ConfigError as exc:
         _fail(str(exc))
     # the daemon's statements end before the engine stops waiting for them
@@ -179,11 +178,8 @@ def run(
                 await parts.enter_async_context(WebServer(web_app, web_settings.host, web_settings.port))
             if publisher is not None:  # live events; closing sends what the broker takes within 5 s
                 await parts.enter_async_context(publisher)
-            if sms_gateway is not None:  # texts, delivery reports and replies beside the calls
-                gateway = make_gateway(sms_gateway, sms_listen.url)
-                service = SmsService(repo.sessions, gateway, node=node_name(), events=publisher,
-                                     listen=sms_listen if sms_gateway.kind == "kannel" else None,
-                                     producers=[notices, sms_campaigns])  # fmt: skip
+            for service in senders(repo.sessions, sms_gateways, sms_listen, node=node_name(), events=publisher,
+                                   producers=[notices, sms_campaigns]):  # texts, receipts and replies beside the calls
                 await parts.enter_async_context(service)
             # webhooks: the outbox in SQL, sent from a task of its own (README, "Webhooks")
             await parts.enter_async_context(WebhookSender(repo.sessions, node=node_name(),

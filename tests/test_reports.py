@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ EXPECTED: dict[str, Any] = {
         {"number_type": "long_distance", "calls": 2, "billed_minutes": 4.0, "rate_per_minute": 0.03, "cost": 0.12},
     ],
     "cost_total": 0.44,
+    "cost_sms": None,  # no SMS here (test_the_sms_cost_is_a_line_of_the_cost_table)
     "sip_codes": {},  # Local channels: no SIP (tests/test_sip_carrier.py checks the codes)
     # 2 transfer requests, 1 not answered by an agent; the 30-day window ends now (T0 is fixed)
     "transfers": {"requests": 2, "abandoned": 1, "abandon_rate_pct": 50.0,
@@ -230,3 +232,34 @@ def test_report_json_is_exact_on_postgresql(postgres_server: str) -> None:
     upgrade(url)
     fill(url)
     assert json.loads(report(url, "json")) == EXPECTED
+
+
+def test_the_sms_cost_is_a_line_of_the_cost_table(tmp_path: Path) -> None:
+    from dialer.domain import SmsState
+    from dialer.storage.sms_models import Sms
+    from tests.campaigns import make_campaign
+
+    url = new_database(str(tmp_path / "s.db"))
+    voice = make_campaign(url, "calls-and-texts", ["+34611000001"], render=False, flow="notify",
+                          settings={"costs": COSTS, "sms": {"cost_per_segment": 0.04}})  # fmt: skip
+    texts = make_campaign(url, "texts", ["+48601000001"], render=False, flow="notify",
+                          settings={"sms": {"only": True, "cost_per_segment": 0.05, "currency": "PLN"}})  # fmt: skip
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:  # parts sent: 2 delivered + 1 failed; a queued text costs nothing yet
+        for cid, state, parts, rate in ((voice, SmsState.DELIVERED, 2, 0.04), (voice, SmsState.FAILED, 1, 0.04),
+                                        (voice, SmsState.QUEUED, 1, 0.04), (texts, SmsState.DELIVERED, 1, 0.05)):  # fmt: skip
+            s.add(Sms(campaign_id=cid, number="+34611000001", kind="campaign", text="x", encoding="gsm7", segments=parts,
+                      cost=parts * rate, state=state, created_at=T0,
+                      sent_at=None if state == SmsState.QUEUED else T0))  # fmt: skip
+    engine.dispose()
+    got = json.loads(runner.invoke(app, ["report", "calls-and-texts", "--format", "json", "--url", url]).output)
+    assert (got["cost_sms"], got["cost_total"], got["cost_currency"]) == (0.12, 0.12, "EUR")
+    table = runner.invoke(app, ["report", "calls-and-texts", "--url", url]).output
+    cost_table = table[table.index("Cost estimate (EUR, billed per 60 s)"):]
+    assert re.search(r"SMS\s*│\s*3 parts\s*│.*│\s*0\.12", cost_table) and re.search(r"total\s*│.*0\.12", cost_table)
+    rows = list(csv.reader(io.StringIO(runner.invoke(app, ["report", "calls-and-texts", "--format", "csv",
+                                                           "--url", url]).output)))  # fmt: skip
+    assert ["cost", "sms", "0.12"] in rows
+    only = json.loads(runner.invoke(app, ["report", "texts", "--format", "json", "--url", url]).output)
+    assert (only["cost_sms"], only["cost_total"], only["cost_currency"], only["costs"]) == (0.05, 0.05, "PLN", [])
+    assert "Cost estimate (PLN)" in runner.invoke(app, ["report", "texts", "--url", url]).output

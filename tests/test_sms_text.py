@@ -3,6 +3,9 @@ pair, transliteration, templates with a contact's values, stop words, gateway UR
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from dialer.config import ConfigError
@@ -81,3 +84,22 @@ def test_gateway_urls_never_show_the_password() -> None:
     assert "s3cret" not in str(exc.value)
     with pytest.raises(ConfigError, match="scheme must be kannel:// or smpp://"):
         GatewaySettings.from_url("http://u:p@h:1")
+
+
+def test_campaign_create_prints_every_templates_encoding_parts_and_cost(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from dialer.sms.messages import builtin
+    from tests.campaigns import new_database
+    from tests.test_campaign_cli import GOOD
+
+    path = tmp_path / "campaign.toml"
+    path.write_text(GOOD + '[sms]\nsender = "GasSur"\ncost_per_segment = 0.04\n', encoding="utf-8")
+    url = new_database(str(tmp_path / "c.db"))
+    result = CliRunner().invoke(app, ["campaign", "create", "--file", str(path), "--url", url])
+    assert result.exit_code == 0, result.output
+    lines = {ln.split(":")[0]: ln for ln in result.output.splitlines() if ln.startswith("sms template ")}
+    assert sorted(lines) == [f"sms template {key}" for key in sorted(builtin("es"))]  # return_call_cut too
+    for line in lines.values():  # e.g. "sms template notice: ucs2, 2 part(s), 0.08 EUR a text"
+        assert re.fullmatch(r"sms template \w+: (gsm7|ucs2), (\d) part\(s\), ([\d.]+) EUR a text", line), line

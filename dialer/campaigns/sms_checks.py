@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dialer.campaigns.toml_checks import Checker
 from dialer.campaigns.toml_lines import KeyPath
 from dialer.sms.messages import PLACEHOLDERS, MessageError, builtin, placeholders
+from dialer.sms.settings import env_var, gateway_names
+from dialer.storage.sms_claim import gateway_name
 from scheduler.windows import CallingWindows, ScheduleError
 
 KEYS = ("sender", "gateway", "transliterate", "cost_per_segment", "currency", "payment_link", "opt_out_voice",
@@ -19,6 +22,8 @@ def check_sms(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
     for key in ("sender", "gateway", "currency"):
         if key in t:
             c.text(path + (key,), t[key], 20 if key != "currency" else 3)
+    if "gateway" in t and isinstance(t["gateway"], str) and t["gateway"].strip():
+        _gateway(c, path + ("gateway",), gateway_name(t))
     _uses(c, path, t)
     for key in ("transliterate", "opt_out_voice", "only"):
         if key in t and not isinstance(t[key], bool):
@@ -61,6 +66,18 @@ def check_sms(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:
                             continue
                         if unknown:
                             c.error(where, f"unknown placeholder {{{sorted(unknown)[0]}}}")
+
+
+def _gateway(c: Checker, where: KeyPath, name: str) -> None:
+    """The gateway a campaign picks must be configured, where that is known: in an environment
+    that configures gateways (the daemon's). Elsewhere the daemon keeps its texts waiting."""
+    if not re.fullmatch(r"[a-z0-9_]{1,20}", name):
+        c.error(where, "a gateway name is letters, digits or _ (DIALER_SMS_GATEWAY_<NAME>)")
+        return
+    known = gateway_names()
+    if known and name not in known:
+        c.error(where, f"no SMS gateway {name!r} is configured (known: {', '.join(sorted(known))}; "
+                       f"configure it as {env_var(name)})")  # fmt: skip
 
 
 def _uses(c: Checker, path: KeyPath, t: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""`dialer sms ...`: the replies people sent, and what a text costs in parts."""
+"""`dialer sms ...`: the replies people sent, what a text costs in parts, the gateways configured."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dialer.cli.common import CampaignArg, DbUrlOpt, _campaign_named, _session, console
+from dialer.cli.common import CampaignArg, DbUrlOpt, _campaign_named, _fail, _session, console
+from dialer.config import ConfigError
 from dialer.events.sink import mask_number
+from dialer.sms.settings import GATEWAY_ENV, env_var, gateways_from_env
 from dialer.sms.text import split, transliterate
 from dialer.storage.sms_models import SmsReply
 from sqlalchemy import select
@@ -52,3 +54,22 @@ def segments(
     console.print(f"{found.encoding}: {found.units} {unit}, {found.segments} part(s)", highlight=False)
     for i, part in enumerate(found.parts, 1):
         console.print(f"  {i}: {part}", highlight=False, markup=False)
+
+
+@sms_app.command("gateways")
+def gateways() -> None:
+    """The gateways this environment configures (DIALER_SMS_GATEWAY[_<NAME>]), passwords left out:
+    a campaign picks one by `[sms] gateway = "<name>"`."""
+    try:
+        found = gateways_from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not found:
+        console.print(f"no SMS gateway configured here ({GATEWAY_ENV}, {GATEWAY_ENV}_<NAME>)", highlight=False)
+        return
+    table = Table(title="SMS gateways")
+    for col in ("name", "variable", "gateway", "options"):
+        table.add_column(col)
+    for name, g in found.items():
+        table.add_row(name, env_var(name), g.where, " ".join(f"{k}={v}" for k, v in g.options.items()))
+    console.print(table)

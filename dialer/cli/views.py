@@ -95,6 +95,9 @@ def report(r: Report) -> Group:
             if key == "cost" and value is not None and r.cost_currency:
                 value = f"{value:g} {r.cost_currency}"
             sms.add_row(key.replace("_", " "), _fmt(value))
+        sms.add_row("gateway", str(r.sms.get("gateway", "default")))
+        if r.sms.get("waiting_for_gateway"):  # dialer.storage.sms_claim: no running sender has that gateway
+            sms.add_row("waiting: gateway not configured", str(r.sms["waiting_for_gateway"]), style="bold red")
         parts.append(sms)
     if r.transfers is not None:
         parts.append(_pairs("Transfers to agents", r.transfers))
@@ -106,11 +109,14 @@ def report(r: Report) -> Group:
             sip.add_row(code, str(n))
         parts.append(sip)
     if r.cost_total is not None:
-        costs = Table(title=f"Cost estimate ({r.cost_currency}, billed per {r.cost_billing_increment_s} s)")
+        billed = f", billed per {r.cost_billing_increment_s} s" if r.cost_billing_increment_s else ""
+        costs = Table(title=f"Cost estimate ({r.cost_currency}{billed})")
         for col in ("number type", "calls", "billed minutes", "rate/min", "cost"):
             costs.add_column(col, justify="left" if col == "number type" else "right")
         for c in r.costs:
             costs.add_row(c.number_type, str(c.calls), f"{c.billed_minutes:g}", f"{c.rate_per_minute:g}", f"{c.cost:.2f}")
+        if r.cost_sms is not None and r.sms is not None:
+            costs.add_row("SMS", f"{r.sms['parts_sent']} parts", "", "", f"{r.cost_sms:.2f}")
         costs.add_row("total", "", "", "", f"{r.cost_total:.2f}", style="bold")
         parts.append(costs)
     return Group(*parts)

@@ -94,6 +94,7 @@ class Report:
     cost_billing_increment_s: int | None = None
     costs: list[CostLine] = field(default_factory=list)
     cost_total: float | None = None
+    cost_sms: float | None = None  # the SMS parts sent, priced per part ([sms] cost_per_segment): a cost line
     sms: dict[str, Any] | None = None  # dialer.reports.sms_report: texts, parts, replies, cost
     transfers: dict[str, Any] | None = None  # dialer.reports.transfers: abandonment (campaign, 30 days)
     sip_codes: dict[str, int] = field(default_factory=dict)  # the carrier's last SIP response -> attempts
@@ -126,6 +127,7 @@ class Report:
             rows += [(f"cost_{c.number_type}", k, getattr(c, k)) for k in ("calls", "billed_minutes", "rate_per_minute", "cost")]
         if self.cost_total is not None:
             rows += [("cost", "currency", self.cost_currency), ("cost", "billing_increment_s", self.cost_billing_increment_s),
+                     *([("cost", "sms", self.cost_sms)] if self.cost_sms is not None else []),
                      ("cost", "total", self.cost_total)]  # fmt: skip
         return rows
 
@@ -204,6 +206,7 @@ def build_report(session: Session, campaign: Campaign) -> Report:
     if costs:
         durations = session.execute(select(Attempt.number, call_s).where(*has_times)).all()
         _add_costs(report, costs, NumberClassifier(campaign.default_region, campaign.caller_id), durations)
+    _add_sms_cost(report, campaign.settings)
     return report
 
 
@@ -279,3 +282,18 @@ def _add_costs(report: Report, costs: dict[str, Any], classify: NumberClassifier
     report.cost_currency = str(costs.get("currency", ""))
     report.cost_billing_increment_s = increment
     report.cost_total = round(sum(c.cost for c in report.costs), 4)
+
+
+def _add_sms_cost(report: Report, settings: dict[str, Any]) -> None:
+    """The texts' cost (parts sent x cost_per_segment) as a line of the cost table and in its total."""
+    cost = (report.sms or {}).get("cost")
+    if cost is None:
+        return
+    currency = str((settings.get("sms") or {}).get("currency") or settings.get("currency") or "")
+    if report.cost_total is None:
+        report.cost_currency, report.cost_total = currency, cost
+    elif currency in ("", report.cost_currency):
+        report.cost_total = round(report.cost_total + cost, 4)
+    else:  # priced in another currency: the SMS table shows it, the calls' total does not take it
+        return
+    report.cost_sms = cost

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dialer.domain import CampaignState, Direction, Disposition, PromiseState
+from dialer.reports.sms_report import waiting_texts
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage import guards
 from dialer.storage.promises import latest
@@ -112,6 +113,7 @@ def explain_contact(s: Session, contact: Contact, now: datetime) -> list[str]:
         f"next number: {number or '-'}{listed}",
         *([promise_line] if promise_line else []),
         *_return_calls(s, contact),
+        *waiting_texts(s, contact),
         *([next_step(contact, strategy)] if (strategy := strategy_for(campaign)) else []),
     ]
     others = Counter(cid for _past, cid in counted if cid != campaign.id)

@@ -1,5 +1,6 @@
 """The daemon's HTTP listener (aiohttp) for what Kannel sends back: delivery reports at /dlr (the
-dlr-url dialer.sms.kannel gives each text) and replies at /mo (the smsbox's get-url). Only
+dlr-url dialer.sms.kannel gives each text) and replies at /mo (the smsbox's get-url; with several
+Kannel gateways, each box's get-url may add gateway=NAME, else replies are told as the first's). Only
 allowed peer addresses are believed; anything else gets 403 and changes nothing.
 
 Kannel's report codes: 1 delivered, 2 failed, 4 buffered, 8 accepted by the SMSC, 16 rejected
@@ -90,5 +91,6 @@ class Listener:
         number, text = p.get("from", "").strip(), p.get("text", "")
         if not number:
             return web.Response(status=400, text="from is required")
-        self.inbound.reply(Reply(number, p.get("to", ""), text, self.gateway, datetime.now(UTC)))
+        gateway = (p.get("gateway") or self.gateway)[:32]  # a get-url may name its gateway (README, "SMS")
+        self.inbound.reply(Reply(number, p.get("to", ""), text, gateway, datetime.now(UTC)))
         return web.Response(text="")  # an empty answer: Kannel sends nothing back to the person

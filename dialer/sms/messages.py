@@ -127,5 +127,6 @@ class Messages:
                   "promise_amount": format_amount("12500", self.lang, self.currency),
                   "payment_link": self.link.format(external_id="C000123", contact_id="123", amount="12500",
                                                    campaign="c") if self.link else "https://pay.example/C000123",
-                  "appointment_date": format_date("2026-11-20", self.lang), "external_id": "C000123"}  # fmt: skip
+                  "appointment_date": format_date("2026-11-20", self.lang), "external_id": "C000123",
+                  "callback_number": "+34910000001"}  # fmt: skip
         return split(self.render(key, sample))

@@ -1,13 +1,15 @@
-"""The SMS service inside the daemon: sends what is queued (through one gateway, a few at a time),
-applies delivery reports and replies, runs the producers that queue texts (dialer.sms.producers),
-and publishes every change as a live event. Every await on SQL or the gateway has a timeout.
+"""The SMS service inside the daemon: sends what is queued for its gateway (the texts of the
+campaigns whose `[sms] gateway` names it, a few at a time), applies delivery reports and replies
+(whatever gateway they came through), runs the producers that queue texts (dialer.sms.producers),
+and publishes every change as a live event. The daemon runs one per configured gateway.
+Every await on SQL or the gateway has a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from dialer.sms.listener import Listener
 from dialer.sms.replies import opts_out
 from dialer.sms.settings import ListenSettings
 from dialer.sms.text import split
+from dialer.storage.sms_claim import claim_texts
 from dialer.storage.sms_store import Change, Job, SmsStore, UnknownMessage
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,17 @@ class SmsService:
     def __init__(self, sessions: sessionmaker[Session], gateway: Gateway, *, node: str = "",
                  events: EventSink | None = None, listen: ListenSettings | None = None,
                  producers: list[Producer] | None = None, poll_s: float = 1.0, parallel: int = 8,
-                 clock: Callable[[], datetime] | None = None) -> None:  # fmt: skip
+                 clock: Callable[[], datetime] | None = None, known: Collection[str] = (),
+                 recover: bool = True) -> None:  # fmt: skip
+        """`known`: the names of every gateway this daemon sends through (this one's always counts);
+        texts of campaigns that pick another wait, marked no-gateway (dialer.storage.sms_claim).
+        `recover`: on start, mark what this node was sending when it stopped as lost (one sender
+        per daemon does it, before any sends)."""
         self.sessions = sessions
         self.store = SmsStore(sessions, node)
         self.gateway = gateway
+        self.known = frozenset(known) | {gateway.name}
+        self.recover = recover
         self.events: EventSink = events or NullSink()
         self.listener = Listener(listen, self, gateway.name) if listen is not None else None
         self.producers = producers or []
@@ -60,7 +70,7 @@ class SmsService:
 
     # -- life ------------------------------------------------------------------------------
     async def start(self) -> None:
-        lost = await self._sql(self.store.lost, self.clock())
+        lost = await self._sql(self.store.lost, self.clock()) if self.recover else 0
         if lost:
             log.warning("%d SMS messages were being sent when the daemon stopped: marked failed (lost)", lost)
         if self.listener is not None:
@@ -106,7 +116,8 @@ class SmsService:
                 for produce in self.producers:
                     for change in await self._sql(produce, self.sessions, self.clock()):
                         self._publish(change)
-                jobs, changes = await self._sql(self.store.claim, self.clock(), 50)
+                jobs, changes = await self._sql(claim_texts, self.sessions, self.store.node, self.clock(), 50,
+                                                self.gateway.name, self.known)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - SQL trouble: try again next round
                 log.error("SMS queue: %s", exc)
                 jobs, changes = [], []

@@ -1,5 +1,6 @@
-"""SMS settings: the gateway (DIALER_SMS_GATEWAY, a URL whose password is never logged), the HTTP
-listener for Kannel's receipts and replies (DIALER_SMS_LISTEN), and a campaign's [sms] table.
+"""SMS settings: the gateways (DIALER_SMS_GATEWAY, the one named "default", and any number of named
+ones, DIALER_SMS_GATEWAY_<NAME>, each a URL whose password is never logged; a campaign picks one by
+`[sms] gateway = "<name>"`), and the HTTP listener for Kannel's receipts and replies (DIALER_SMS_LISTEN).
 
     kannel://USER:PASSWORD@HOST:SENDSMS_PORT[?callback=http://HOST:PORT]
     smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?window=10&rate=20&system_type=&source_ton=5&source_npi=0]
@@ -8,13 +9,19 @@ listener for Kannel's receipts and replies (DIALER_SMS_LISTEN), and a campaign's
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dialer.config import ConfigError
+from dialer.storage.sms_claim import DEFAULT_GATEWAY
 
 GATEWAY_ENV = "DIALER_SMS_GATEWAY"
 LISTEN_ENV = "DIALER_SMS_LISTEN"
+DEFAULT = DEFAULT_GATEWAY  # the gateway of DIALER_SMS_GATEWAY, and of campaigns that name none
+_NAMED = re.compile(rf"{GATEWAY_ENV}_(\w+)")
+_NAME = re.compile(r"[a-z0-9_]{1,20}")
 SMPP_OPTIONS = {"window": 10, "rate": 20.0, "system_type": "", "source_ton": 5, "source_npi": 0,
                 "dest_ton": 1, "dest_npi": 1, "timeout": 10.0, "enquire_link": 30.0}  # fmt: skip
 
@@ -72,6 +79,41 @@ class GatewaySettings:
     def from_env(cls) -> GatewaySettings | None:
         url = os.environ.get(GATEWAY_ENV)
         return cls.from_url(url) if url else None
+
+
+def env_var(name: str) -> str:
+    """The environment variable that configures the gateway called `name`."""
+    return GATEWAY_ENV if name == DEFAULT else f"{GATEWAY_ENV}_{name.upper()}"
+
+
+def _variables(env: Mapping[str, str]) -> dict[str, str]:
+    """Configured gateway name -> its environment variable ("default" first, then by name)."""
+    found = {DEFAULT: GATEWAY_ENV} if env.get(GATEWAY_ENV) else {}
+    for key in sorted(env):
+        named = _NAMED.fullmatch(key)
+        if not named or not env[key]:
+            continue
+        name = named.group(1).lower()
+        if name == DEFAULT:
+            raise ConfigError(f"environment variable {key}: the default gateway is {GATEWAY_ENV}")
+        if name in found:
+            raise ConfigError(f"environment variables {found[name]} and {key}: the same gateway name twice")
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"environment variable {key}: a gateway name is 1 to 20 letters, digits or _")
+        found[name] = key
+    return found
+
+
+def gateway_names(environ: Mapping[str, str] | None = None) -> set[str]:
+    """The names of the configured gateways (variables set and not empty), URLs unread: "default"
+    for DIALER_SMS_GATEWAY, NAME in lower case for DIALER_SMS_GATEWAY_NAME."""
+    return set(_variables(os.environ if environ is None else environ))
+
+
+def gateways_from_env(environ: Mapping[str, str] | None = None) -> dict[str, GatewaySettings]:
+    """Every configured gateway by name, "default" first, then the others by name."""
+    env = os.environ if environ is None else environ
+    return {name: GatewaySettings.from_url(env[var], name, var) for name, var in _variables(env).items()}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The SMS table's SQL, one short transaction per method: messages queued, claimed for sending
-(never to a DNC or opted-out number, never outside the contact's window), their results,
+"""The SMS table's SQL, one short transaction per method: messages queued (claimed for sending by
+dialer.storage.sms_claim, per gateway, with the window helpers here), their results,
 delivery reports matched and rolled up over parts, replies matched to a number's last message.
 
 A message is claimed by one guarded UPDATE (state queued -> sending), so several dialer hosts
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.domain import Disposition, SmsState
+from dialer.domain import SmsState
 from dialer.storage.models import Campaign, Contact, Dnc, Phone
 from dialer.storage.sms_models import Sms, SmsOptOut, SmsPart, SmsReply
 from dialer.storage.webhook_store import enqueue
@@ -127,44 +127,6 @@ class SmsStore:
         return True
 
     # -- sending ---------------------------------------------------------------------------
-    def claim(self, now: datetime, limit: int) -> tuple[list[Job], list[Change]]:
-        """Due queued messages, each checked against DNC, opt-outs, paid contacts and its window."""
-        jobs: list[Job] = []
-        changes: list[Change] = []
-        with self.sessions.begin() as s:
-            rows = list(s.scalars(
-                select(Sms).where(Sms.state == SmsState.QUEUED, or_(Sms.not_before.is_(None), Sms.not_before <= now))
-                .order_by(Sms.not_before, Sms.id).limit(limit)))  # fmt: skip
-            numbers = {r.number for r in rows}
-            blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) | set(
-                s.scalars(select(SmsOptOut.number).where(SmsOptOut.number.in_(numbers))))  # fmt: skip
-            campaigns: dict[int, Campaign | None] = {}
-            for row in rows:
-                campaign = campaigns.setdefault(row.campaign_id, s.get(Campaign, row.campaign_id))
-                contact = s.get(Contact, row.contact_id) if row.contact_id else None
-                why = "dnc" if row.number in blocked else "paid" if contact and contact.disposition == Disposition.PAID else None
-                if why is None and campaign is not None and campaign.state.value == "stopped":
-                    why = "campaign-stopped"
-                if why or campaign is None:
-                    row.state, row.error_code, row.done_at = SmsState.CANCELLED, why or "no-campaign", now
-                    changes.append(Change(row.id, row.campaign_id, row.state.value, row.segments, row.error_code))
-                    continue
-                try:
-                    opens = opens_at(campaign, contact, row.number, now)
-                except ScheduleError as exc:
-                    log.error("sms %s not sent: %s", row.id, exc)
-                    row.not_before = now + timedelta(minutes=10)
-                    continue
-                if opens is None or opens > now:
-                    row.not_before = opens or now + timedelta(days=1)
-                    continue
-                won = s.execute(update(Sms).where(Sms.id == row.id, Sms.state == SmsState.QUEUED)
-                                .values(state=SmsState.SENDING, node=self.node, tries=Sms.tries + 1)
-                                .execution_options(synchronize_session=False)).rowcount  # fmt: skip
-                if won:
-                    jobs.append(Job(row.id, row.campaign_id, row.number, row.text, row.encoding, sms_settings(campaign)))
-        return jobs, changes
-
     def sent(self, sms_id: int, gateway: str, smsc_ids: tuple[str, ...], encoding: str, segments: int,
              cost: float | None, now: datetime) -> Change:  # fmt: skip
         with self.sessions.begin() as s:
