@@ -111,6 +111,22 @@ def test_a_host_that_waits_gets_its_fair_share_of_the_cap(hosts: list[Repository
     assert len(b.claim(cid, 1, later)) == 1
 
 
+def test_a_host_refused_by_the_calls_per_second_waits_and_gets_its_share(hosts: list[Repository]) -> None:
+    """Hosts whose polls fall in step: the one that always asks just after the bucket refills
+    would take every call; the one refused by the rate waits, so the first keeps to its share."""
+    a, b = hosts[0], hosts[1]
+    cid = add(a, "c", [f"+3461110{i:04d}" for i in range(20)], max_concurrent=4, calls_per_second=5)
+    for step in range(2):  # a asks just after each refill and takes the token; b, just after a, is refused
+        at = T0 + timedelta(milliseconds=210 * step)
+        assert len(a.claim(cid, 1, at)) == 1
+        refused = b.claim(cid, 1, at + timedelta(milliseconds=10))
+        assert refused == [] and refused.why == "calls per second"  # b waits
+    at = T0 + timedelta(milliseconds=420)
+    mine = a.claim(cid, 1, at)  # the bucket refilled and a asks first again, at its share (2 of 4)
+    assert mine == [] and "share (2 of 4)" in mine.why
+    assert len(b.claim(cid, 1, at + timedelta(milliseconds=10))) == 1  # the token goes to b
+
+
 def test_calls_per_second_hold_over_all_hosts(hosts: list[Repository]) -> None:
     cid = add(hosts[0], "c", [f"+3461110{i:04d}" for i in range(100)], max_concurrent=100, calls_per_second=5)
     per_second = []

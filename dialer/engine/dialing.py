@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from concurrent.futures import Future
 from typing import Any
@@ -120,8 +121,11 @@ class Dialing(Calls):
                 if not held and self._ready.is_set() and await self._settled(campaign):
                     return
                 # nothing due, or the limits all hosts share are full: look again about when the
-                # next call may leave (the shared calls/s bucket refills at the campaign's rate)
-                await asyncio.sleep(min(self.settings.poll_s, 0.5, max(0.02, 1.0 / campaign.calls_per_second)))
+                # next call may leave (the shared calls/s bucket refills at the campaign's rate),
+                # at a jittered time: hosts polling in step would leave every token to the one
+                # whose poll falls just after each refill (the other host never dialled)
+                interval = min(self.settings.poll_s, 0.5, max(0.02, 1.0 / campaign.calls_per_second))
+                await asyncio.sleep(interval * random.uniform(0.5, 1.5))
                 continue
             # personal audio prepared now, in the pool, while the claim's calls wait for their turn
             audio = self.ivr.prepare(screen, [p for p, _ in plans]) if self.ivr and screen else {}

@@ -14,7 +14,7 @@ sees at most calls_per_second plus that burst.
 
 Fair shares: the host whose call just ended claims again at once, while the others only poll, so
 without a rule one host would keep every slot of a busy campaign. A host that wants calls and
-finds the campaign's cap (or its share) full writes a `claim_wait` row; while any other host's row
+finds no room (the campaign's cap or its share, the trunk, the calls/s) writes a `claim_wait` row; while any other host's row
 is fresh (WAIT_S), each host keeps to ceil(cap / hosts wanting): the one over its share takes
 nothing until its calls end, and the waiting one gets the slots they free. With no one waiting
 the whole cap is anyone's, so a host alone (or the only one with work) is not held back.
@@ -101,6 +101,8 @@ def room(s: Session, campaign_id: int, now: datetime, wanted: int, node: str = "
     tokens = int(min(b.tokens for b in buckets))
     if tokens < calls:
         calls, why = tokens, why or "calls per second"
+    if node and calls <= 0 < wanted:
+        _note_wait(s, campaign, node, now)
     return campaign, Room(max(0, calls), buckets, why)
 
 
@@ -114,13 +116,16 @@ def _fair_share(s: Session, campaign: Campaign, node: str, now: datetime, calls:
         if left < calls:
             calls = max(0, left)
             why = why or f"campaign {campaign.name}: this host's share ({share} of {campaign.max_concurrent}) live"
-    if calls <= 0:
-        wait = s.get(ClaimWait, (campaign.id, node))
-        if wait is None:
-            s.add(ClaimWait(campaign_id=campaign.id, node=node, at=now))
-        else:
-            wait.at = now
     return calls, why
+
+
+def _note_wait(s: Session, campaign: Campaign, node: str, now: datetime) -> None:
+    """`node` wanted calls and got none (the cap, its share, the trunk or the calls/s): it waits."""
+    wait = s.get(ClaimWait, (campaign.id, node))
+    if wait is None:
+        s.add(ClaimWait(campaign_id=campaign.id, node=node, at=now))
+    else:
+        wait.at = now
 
 
 def trunk_of(campaign: Campaign) -> str:
