@@ -84,29 +84,28 @@ class AcrossRows:
         `existing`: the rows' ids already in the campaign (default: asked of the database)."""
         existing = self.existing(rows) if existing is None else existing
         id_keys = [_id_key(row[1]) for row in rows]
-        numbers = [int(e164[1:]) for row in rows for e164, _t, _c in row[5]]
+        row_numbers = [[(int(e164[1:]), e164, column) for e164, _type, column in row[5]] for row in rows]
         seen_ids = self.ids.lookup(np.array(id_keys, dtype=bytes))
-        seen_numbers = self.numbers.lookup(np.array(numbers, dtype=np.int64))
+        seen_numbers = self.numbers.lookup(np.array([n for numbers in row_numbers for n, _e, _c in numbers],
+                                                    dtype=np.int64))  # fmt: skip
         new_ids: dict[bytes, int] = {}
         new_numbers: dict[int, int] = {}
         accepted: list[Row] = []
-        for row, key in zip(rows, id_keys, strict=True):
-            line, ext, _name, _tz, _fields, phones, problems, _debt = row
+        for row, key, numbers in zip(rows, id_keys, row_numbers, strict=True):
+            line, ext, problems = row[0], row[1], row[6]
             earlier = seen_ids.get(key) or new_ids.get(key)
             if earlier is not None:
                 problems.append(Rejection(line, "external_id", f"{ext!r} repeats line {earlier}"))
             elif ext in existing:
                 problems.append(Rejection(line, "external_id", f"{ext!r} is already in campaign {self.campaign.name!r}"))
-            for e164, _type, column in phones:
-                number = int(e164[1:])
+            for number, e164, column in numbers:
                 earlier = seen_numbers.get(number) or new_numbers.get(number)
                 if earlier is not None:
                     problems.append(Rejection(line, column, f"{e164} repeats line {earlier}"))
             if not problems:
                 accepted.append(row)
                 new_ids[key] = line
-                for e164, _type, _column in phones:
-                    new_numbers[int(e164[1:])] = line
+                new_numbers.update((number, line) for number, _e, _c in numbers)
         self.ids.add(np.array(list(new_ids), dtype=bytes), np.array(list(new_ids.values()), dtype=np.uint32))
         self.numbers.add(np.array(list(new_numbers), dtype=np.int64),
                          np.array(list(new_numbers.values()), dtype=np.uint32))  # fmt: skip

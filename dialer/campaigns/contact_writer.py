@@ -39,46 +39,40 @@ class ContactWriter:
         self._created = created(self.now) if created else self.now  # naive UTC on SQLite
         if self._sqlite:  # as the driver would store it, once for every row rather than per row
             self._created = self._created.isoformat(" ")
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._phone_sql = (f"INSERT INTO phone (contact_id, number, type, position) SELECT id, {mark}, {mark}, "
-                           f"{mark} FROM contact WHERE campaign_id = {mark} AND external_id = {mark}")  # fmt: skip
-        self._contact_sql = f"INSERT INTO contact ({CONTACT_COLUMNS}) VALUES ({', '.join([mark] * 8)}, 0, 0)"
-        self._sqlite_contact_sql = f"INSERT INTO contact (id, {CONTACT_COLUMNS}) VALUES ({', '.join('?' * 9)}, 0, 0)"
         self._next_id = 0  # SQLite: the next contact's id, once this writer holds the write lock
+
+    def write(self, rows: Sequence[Row]) -> None:
+        if rows:
+            (self._write_sqlite if self._sqlite else self._write_postgresql)(rows)
+            self.written += len(rows)
 
     def _first_id(self) -> int:
         """SQLite: take the write lock, then the id after the largest (stable until the commit)."""
         self._conn.exec_driver_sql("DELETE FROM contact WHERE 0")
         return int(self._conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM contact").scalar_one())
 
-    def write(self, rows: Sequence[Row]) -> None:
-        if not rows:
-            return
-        if self._sqlite:
-            self._write_sqlite(rows)
-            return
-        cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
-        contacts = [(cid, ext, name, tz, fields, created, pending, debt)
-                    for _line, ext, name, tz, fields, _phones, _p, debt in rows]  # fields: JSON text already
-        self._copy(contacts)
-        phones = [(number, ptype, position, cid, ext)
-                  for _line, ext, _n, _tz, _f, numbers, _p, _d in rows
-                  for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
-        self._conn.exec_driver_sql(self._phone_sql, phones)
-        self.written += len(rows)
-
     def _write_sqlite(self, rows: Sequence[Row]) -> None:
         first = self._next_id or self._first_id()
         cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
         contacts = [(contact_id, cid, ext, name, tz, fields, created, pending, debt)
                     for contact_id, (_line, ext, name, tz, fields, _phones, _p, debt) in enumerate(rows, first)]
-        self._conn.exec_driver_sql(self._sqlite_contact_sql, contacts)
+        self._conn.exec_driver_sql(f"INSERT INTO contact (id, {CONTACT_COLUMNS}) VALUES ({', '.join('?' * 9)}, 0, 0)",
+                                   contacts)  # fmt: skip
         phones = [(contact_id, number, ptype, position)
                   for contact_id, (_line, _ext, _n, _tz, _f, numbers, _p, _d) in enumerate(rows, first)
                   for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
         self._conn.exec_driver_sql("INSERT INTO phone (contact_id, number, type, position) VALUES (?, ?, ?, ?)", phones)
         self._next_id = first + len(rows)
-        self.written += len(rows)
+
+    def _write_postgresql(self, rows: Sequence[Row]) -> None:
+        cid, created, pending = self.campaign_id, self._created, Disposition.PENDING.value
+        self._copy([(cid, ext, name, tz, fields, created, pending, debt)
+                    for _line, ext, name, tz, fields, _phones, _p, debt in rows])  # fields: JSON text already
+        phones = [(number, ptype, position, cid, ext)
+                  for _line, ext, _n, _tz, _f, numbers, _p, _d in rows
+                  for position, (number, ptype, _column) in enumerate(numbers)]  # fmt: skip
+        self._conn.exec_driver_sql("INSERT INTO phone (contact_id, number, type, position) SELECT id, %s, %s, %s "
+                                   "FROM contact WHERE campaign_id = %s AND external_id = %s", phones)  # fmt: skip
 
     def _copy(self, contacts: list[tuple[Any, ...]]) -> None:
         """PostgreSQL's COPY (psycopg 3): one round trip for the chunk."""
