@@ -85,7 +85,10 @@ class SmsService:
             await asyncio.wait(self._sends, timeout=timeout_s)
         while not self._inbound.empty():  # reports already received are not thrown away
             await self._handle(self._inbound.get_nowait())
-        await asyncio.wait_for(self.gateway.close(), timeout_s)
+        try:
+            await asyncio.wait_for(self.gateway.close(), timeout_s)
+        except TimeoutError:
+            log.warning("SMS gateway %s did not close within %.0f s: left behind", self.gateway.name, timeout_s)
         if self.listener is not None:
             await self.listener.close()
 

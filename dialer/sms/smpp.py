@@ -32,6 +32,7 @@ from dialer.sms.text import GSM7, UCS2, septets
 log = logging.getLogger(__name__)
 
 UDHI = 0x40
+STOP_S = 3.0  # the unbind and its answer, before the session is cut
 LOG_IDS_KEPT = 100_000  # SMSC message ids remembered for receipts that come before aiosmpplib matched them
 RECEIPT_STATES = {"DELIVRD": DELIVERED, "UNDELIV": FAILED, "REJECTD": FAILED, "DELETED": FAILED,
                   "UNKNOWN": FAILED, "EXPIRED": EXPIRED, "ACCEPTD": SENT, "ENROUTE": SENT}  # fmt: skip
@@ -126,8 +127,10 @@ class SmppGateway:
     async def close(self) -> None:
         if self._task is None:
             return
+        # An unbind the SMSC never answers (or a reconnect backoff in progress) must not hold the
+        # daemon's stop: a short, clean try, then the session task is cancelled.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.esme.stop(), self.timeout_s)
+            await asyncio.wait_for(self.esme.stop(), min(self.timeout_s, STOP_S))
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
