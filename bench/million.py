@@ -34,19 +34,19 @@ from dialer.campaigns.contacts_import import import_contacts  # noqa: E402
 from dialer.storage import db  # noqa: E402
 from dialer.storage.models import Campaign, Contact  # noqa: E402
 from bench.million_calls import activate, prepare_rate, run_calls  # noqa: E402
-from bench.prepare import FIRST, LAST  # noqa: E402
+from bench.names import people  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402
 
 
 def write_csv(path: Path, rows: int, bad_last: bool = False) -> None:
     """id;nombre;telefono;importe;vencimiento;concepto, as a Spanish billing system writes them."""
+    names = people(rows)  # common and rare first names and surnames, as a real base has them (bench/names.py)
     with path.open("w", encoding="utf-8") as fh:
         fh.write("id;nombre;telefono;importe;vencimiento;concepto\n")
         for i in range(rows):
             mobile = 600_000_000 + i * 7 % 99_999_999 if i % 2 else 700_000_000 + i
             amount = f"{(i * 37) % 90_000 + 10:,}".replace(",", ".") + f",{i % 100:02d}"
-            name = f"{FIRST[i % 20]} {LAST[(i // 20) % 20]} {LAST[(i // 400) % 20]}"  # names as people have
-            fh.write(f"C{i};{name};{mobile};{amount};{1 + i % 28:02d}/12/2026;factura {i % 12}\n")
+            fh.write(f"C{i};{names[i]};{mobile};{amount};{1 + i % 28:02d}/12/2026;factura {i % 12}\n")
         if bad_last:
             fh.write("BAD;Nadie;12;1,00;01/12/2026;x\n")
 

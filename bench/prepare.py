@@ -3,8 +3,8 @@
     python bench/prepare.py [--contacts 4000] [--whole-contacts 800] [--old-contacts 40] [--workers N]
                             [--busy 1] [--nice 10]
 
-A collections campaign in es: every contact has its own name and amount (cents vary), one of 60
-due dates and one of 5 concepts, and 3 personal sentences (machine message, identity question,
+A collections campaign in es: every contact has its own name (first name and two surnames drawn
+as a real base has them: bench/names.py) and amount (cents vary), one of 60 due dates and one of 5 concepts, and 3 personal sentences (machine message, identity question,
 debt). Workers run at the pool's lower priority (nice 10), as in `prompts render`.
 - old: what `prompts render` did before: an espeak-ng process and an ffmpeg conversion (pydub)
   per whole sentence, a thread per worker;
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from bench.names import people  # noqa: E402
 from dialer.config import cache_dir  # noqa: E402
 from dialer.ivr.flow import load  # noqa: E402
 from dialer.ivr.prompt_book import Job, PromptBook  # noqa: E402
@@ -50,18 +51,13 @@ from prompts.cache import PromptCache  # noqa: E402
 from prompts.espeak_render import Renderer, program_pcm  # noqa: E402
 from prompts.render_pool import NICE, RenderPool, TtsSettings  # noqa: E402
 
-FIRST = ["Ana", "José", "Lucía", "Carlos", "Marta", "Pedro", "Sofía", "Diego", "Elena", "Pablo", "Irene", "Raúl",
-         "Nuria", "Jorge", "Alba", "Hugo", "Clara", "Iván", "Rosa", "Tomás"]
-LAST = ["Pérez", "Muñoz", "Gómez", "Díaz", "Ruiz", "Sáenz", "Torres", "Navarro", "Romero", "Molina", "Ortega",
-        "Delgado", "Castro", "Ramos", "Vidal", "Iglesias", "Herrera", "Medina", "Cortés", "Garrido"]
 CONCEPTS = ["la factura de gas", "la factura de luz", "la cuota del préstamo", "el servicio de agua", "la tarjeta"]
 SETTINGS = {"company": "Servicios del Sur", "currency": "ARS"}
 
 
 def contact_jobs(book: PromptBook, n: int) -> list[list[Job]]:
     out = []
-    for i in range(n):
-        name = f"{FIRST[i % 20]} {LAST[(i // 20) % 20]}" + (f" {LAST[(i // 400) % 20]}" if i >= 400 else "")
+    for i, name in enumerate(people(n)):
         fields = {"amount": f"{10 + (i * 7919) % 2500000 / 100:.2f}", "due_date": (date(2026, 12, 1) + timedelta(days=i % 60)).isoformat(),
                   "concept": CONCEPTS[i % len(CONCEPTS)]}  # fmt: skip
         out.append(list(book.contact_jobs(f"c{i}", name, fields)))

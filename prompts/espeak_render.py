@@ -23,7 +23,7 @@ from prompts import espeak_lib, joins, splice
 from prompts.audio import wav_bytes
 from prompts.resample import IN_RATE, to_8k
 
-CACHED_SEGMENTS = 1024  # about 35 MB of 8 kHz audio at most; fixed text, dates and cents stay in
+CACHED_SEGMENTS = 8192  # at most ~70 MB of 8 kHz audio: fixed text, dates, cents, common names and amount groups
 
 
 class SynthesisError(RuntimeError):
@@ -87,7 +87,7 @@ class Renderer:
     def samples(self, text: str, voice: str) -> tuple[np.ndarray, list[int]]:
         """The 8 kHz samples of a plain or spliced text, and where its joins are."""
         parts = splice.parts_of(text)
-        if len(parts) == 1:
+        if len(parts) == 1 and splice.WORD not in text:
             return self.segment(text, voice).samples, []
         kept: list[str] = []
         for part in parts:  # a part with nothing to say (".") lends its punctuation to the one before
@@ -95,10 +95,10 @@ class Renderer:
                 kept.append(part)
             else:
                 kept[-1] += part
-        kept = [p for p in kept if splice.spoken(p)]
-        last = len(kept) - 1
-        segments = [self.segment(splice.spoken(p), voice).trimmed(start=i > 0, end=i < last) for i, p in enumerate(kept)]
-        return joins.join(kept, segments)
+        words = [word for part in kept if splice.spoken(part) for word in splice.words_of(part)]
+        last = len(words) - 1
+        segments = [self.segment(say, voice).trimmed(start=i > 0, end=i < last) for i, (_at, say) in enumerate(words)]
+        return joins.join([at for at, _say in words], segments)
 
     def wav(self, text: str, voice: str) -> bytes:
         samples, _joins = self.samples(text, voice)

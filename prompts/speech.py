@@ -112,3 +112,50 @@ def amount_phrases(words: str, lang: str) -> list[str]:
     if join == ", ":
         return [head + ",", tail]
     return [head, f"{join.strip()} {tail}"]
+
+
+SCALES = {  # the words that close a group of an amount said in groups
+    "es": {"mil", "millón", "millones", "billón", "billones"},
+    "en": {"thousand", "million", "billion", "trillion"},
+    "pl": {"tysiąc", "tysiące", "tysięcy", "milion", "miliony", "milionów", "miliard", "miliardy", "miliardów"},
+}
+
+
+def amount_groups(phrase: str, lang: str) -> list[str]:
+    """An amount's phrase in the groups that repeat across amounts; joined by spaces, `phrase`.
+
+    "catorce mil quinientos veinticinco pesos" -> ["catorce mil", "quinientos veinticinco pesos"];
+    "un millón de pesos" -> ["un millón de", "pesos"]; a phrase without a scale word stays whole.
+    """
+    scales = SCALES.get(lang, set())
+    words = phrase.split()
+    groups: list[list[str]] = [[]]
+    for i, word in enumerate(words):
+        groups[-1].append(word)
+        if word.rstrip(",").lower() in scales and not (i + 1 < len(words) and words[i + 1] == "de"):
+            groups.append([])
+        elif word == "de" and i and words[i - 1].lower() in scales:
+            groups.append([])
+    return [" ".join(group) for group in groups if group]
+
+
+PARTICLES = {"de", "del", "la", "las", "los", "y", "i", "e", "van", "von", "da", "di", "du", "le", "mac", "o'"}
+
+
+def name_words(name: str) -> list[str]:
+    """A name in the words it is said in, a particle kept with the word after it:
+    "María del Carmen Ruiz" -> ["María", "del Carmen", "Ruiz"]; joined by spaces, the name."""
+    out: list[str] = []
+    carry = ""
+    for word in name.split():
+        if word.lower() in PARTICLES:
+            carry = f"{carry} {word}".strip()
+            continue
+        out.append(f"{carry} {word}".strip())
+        carry = ""
+    if carry:
+        if out:
+            out[-1] += " " + carry
+        else:
+            out.append(carry)
+    return out

@@ -21,8 +21,8 @@ from typing import Any
 
 from dialer.ivr.flow import Flow
 from prompts.cache import PromptCache
-from prompts.speech import SpeechError, amount_phrases, say_amount, say_date
-from prompts.splice import spliced
+from prompts.speech import SpeechError, amount_groups, amount_phrases, name_words, say_amount, say_date
+from prompts.splice import spliced, worded
 from prompts.templates import Prompt, TemplateError, Templates, placeholders
 from prompts.tts import BACKENDS
 
@@ -169,10 +169,13 @@ class PromptBook:
         return Job(key, prompt.text, who)
 
     def _phrases(self, values: Mapping[str, str]) -> dict[str, list[str]]:
-        """Each contact value as the phrases it is spliced from (cents apart: they repeat)."""
+        """Each contact value as the phrases it is spliced from: cents apart, and a name and an
+        amount said in the words and groups that repeat across contacts (prompts.splice.WORD)."""
         out = {name: [values[name]] for name in CONTACT_PLACEHOLDERS if name in values}
+        if "name" in out:
+            out["name"] = [worded(name_words(values["name"]))]
         if "amount" in out:
-            out["amount"] = amount_phrases(values["amount"], self.lang)
+            out["amount"] = [worded(amount_groups(p, self.lang)) for p in amount_phrases(values["amount"], self.lang)]
         return out
 
     def render(self, job: Job) -> Path:
