@@ -6,12 +6,12 @@ of its number workers. Then the campaign starts against the sandbox Asterisk (st
 is not running; root): the time from the import's end to its first Originate (shared prompts
 rendered at the start, each contact's personal audio prepared at its claim), the calls' wait for
 their audio before the Originate (p50, p99) at --cps calls/s, contacts prepared per second (paced
-by the calls, and unpaced), and the disk personal audio holds after --calls calls. Then the same
+by the calls; beside the calls, in their pool, as fast as it goes; and unpaced), and the disk personal audio holds after --calls calls. Then the same
 file with --strict and one bad row at the end (everything undone), and a single-process run
 (--workers 0) for the ratio the workers buy.
 
     python bench/million.py [--rows 1000000] [--calls 10000] [--cps 100] [--skip-calls]
-                            [--skip-single] [--skip-strict] [--ami-port 5038] [--agi-port 4573]
+                            [--skip-single] [--skip-strict] [--beside 6000] [--ami-port 5038] [--agi-port 4573]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy import func, select  # noqa: E402
 from dialer.campaigns.contacts_import import import_contacts  # noqa: E402
 from dialer.storage import db  # noqa: E402
 from dialer.storage.models import Campaign, Contact  # noqa: E402
-from bench.million_calls import activate, prepare_rate, run_calls  # noqa: E402
+from bench.million_calls import activate, last_contacts, prepare_rate, run_calls  # noqa: E402
 from bench.names import people  # noqa: E402
 from dialer.sandbox.instance import Sandbox  # noqa: E402
 
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=100.0, help="the campaign's calls per second")
     parser.add_argument("--cap", type=int, default=200, help="the campaign's live calls")
     parser.add_argument("--prepare", type=int, default=4_000, help="contacts prepared unpaced")
+    parser.add_argument("--beside", type=int, default=6_000, help="contacts prepared beside the calls, unpaced")
     parser.add_argument("--ami-port", type=int, default=5038)
     parser.add_argument("--agi-port", type=int, default=4573)
     args = parser.parse_args()
@@ -127,7 +128,8 @@ def main() -> None:
 
 def calls(url: str, sandbox: Sandbox, import_end: float, args: argparse.Namespace) -> None:
     cid = activate(url, "bench", args.cps, args.cap)
-    got = asyncio.run(run_calls(url, sandbox, cid, import_end, args.calls))
+    beside = last_contacts(url, cid, args.beside) if args.beside else None
+    got = asyncio.run(run_calls(url, sandbox, cid, import_end, args.calls, beside))
     print(f"first Originate {got.first_originate_s:.1f} s after the import's end (limit 60: "
           f"{got.first_originate_s / 60:.2f} of it); {got.originated:,} calls in {got.calls_s:.1f} s "
           f"({got.originated / max(got.calls_s, 1e-9):.1f} calls/s, asked {args.cps:g})")  # fmt: skip
@@ -137,10 +139,15 @@ def calls(url: str, sandbox: Sandbox, import_end: float, args: argparse.Namespac
           f"after the answer: 0 (audio is awaited before the Originate)")  # fmt: skip
     print(f"prepared during the calls: {got.prepared:,} contacts, {got.prepared / max(got.prepare_s, 1e-9):.0f}/s "
           f"(paced by the calls)")  # fmt: skip
+    if got.beside is not None:
+        b = got.beside
+        print(f"prepared beside the calls, in their pool: {b.extra:,} other contacts and {b.calls_prepared:,} of the "
+              f"calls' in {b.seconds:.1f} s, {b.rate:.0f} contacts/s (target 200: {b.rate / 200:.2f}x) while "
+              f"{b.originated / b.seconds:.1f} calls/s went out")  # fmt: skip
     n, took = asyncio.run(prepare_rate(url, cid, args.prepare))
     print(f"prepared unpaced: {n:,} contacts in {took:.1f} s, {n / took:.0f} contacts/s "
           f"(target 200: {n / took / 200:.2f}x)")  # fmt: skip
-    print(f"personal audio on disk after {got.originated:,} calls: {got.personal_bytes / 1e6:.1f} MB in "
+    print(f"personal audio on disk after {got.all_calls:,} calls: {got.personal_bytes / 1e6:.1f} MB in "
           f"{got.personal_files:,} files; prepared {got.prepared_bytes / 1e6:.1f} MB, {got.removed_files:,} files "
           f"removed as their contacts settled (kept / prepared = "
           f"{got.personal_bytes / max(got.prepared_bytes, 1):.3f})")  # fmt: skip

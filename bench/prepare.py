@@ -96,7 +96,7 @@ def pool_path(pool: RenderPool, texts: list[str], root: Path) -> tuple[float, fl
     """(wall seconds, the workers' CPU seconds) to render the texts."""
     started, cpu = time.perf_counter(), cpu_s(pool.pids)
     rendered = pool.render(root, TtsSettings("es"), texts)
-    assert rendered == len(texts), (rendered, len(texts))
+    assert len(set(texts)) <= rendered <= len(texts), (rendered, len(texts))  # two contacts may share a sentence
     return time.perf_counter() - started, cpu_s(pool.pids) - cpu
 
 

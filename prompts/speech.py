@@ -132,9 +132,8 @@ def amount_groups(phrase: str, lang: str) -> list[str]:
     groups: list[list[str]] = [[]]
     for i, word in enumerate(words):
         groups[-1].append(word)
-        if word.rstrip(",").lower() in scales and not (i + 1 < len(words) and words[i + 1] == "de"):
-            groups.append([])
-        elif word == "de" and i and words[i - 1].lower() in scales:
+        scale = word.rstrip(",").lower() in scales and not (i + 1 < len(words) and words[i + 1] == "de")
+        if scale or (word == "de" and i and words[i - 1].lower() in scales):  # "un millón de" | "pesos"
             groups.append([])
     return [" ".join(group) for group in groups if group]
 
