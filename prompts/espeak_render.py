@@ -23,7 +23,7 @@ from prompts import espeak_lib, joins, splice
 from prompts.audio import wav_bytes
 from prompts.resample import IN_RATE, to_8k
 
-CACHED_SEGMENTS = 8192  # at most ~70 MB of 8 kHz audio: fixed text, dates, cents, common names and amount groups
+CACHED_SEGMENTS = 8192  # ~90 MB of speech (bench/names.py's names); 4,096 would hold 53 MB and speak 2.6x as often
 
 
 class SynthesisError(RuntimeError):

@@ -23,23 +23,37 @@ MAX_JOIN_SILENCE_MS = 150
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment's samples and where its sound starts and ends (found once, trimmed often)."""
+    """One segment's sound, and how much silence came before and after it (found once, trimmed
+    often). Only the sound and PAD_MS either side are kept in memory: the rest of the silence is
+    kept as a length and given back as zeros (espeak-ng's silence is zeros, or under 1% of full
+    scale), so a worker's segment memory holds speech, not the pauses around it."""
 
-    samples: np.ndarray
-    first: int  # the first sample at or above SILENCE_LEVEL
-    last: int  # one past the last one (first == last: all silent)
+    core: np.ndarray  # the sound with up to PAD_MS of what was around it
+    head: int  # samples of silence dropped before the core
+    tail: int  # and after it
 
     @classmethod
     def of(cls, samples: np.ndarray) -> Segment:
         loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= SILENCE_LEVEL)
-        return cls(samples, int(loud[0]), int(loud[-1]) + 1) if len(loud) else cls(samples, 0, 0)
+        if not len(loud):
+            return cls(samples[:0].copy(), len(samples), 0)
+        pad = PAD_MS * RATE // 1000
+        start, end = max(0, int(loud[0]) - pad), min(len(samples), int(loud[-1]) + 1 + pad)
+        return cls(samples[start:end].copy(), start, len(samples) - end)
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The whole segment as spoken, silence included."""
+        return self.trimmed(start=False, end=False)
 
     def trimmed(self, *, start: bool = True, end: bool = True) -> np.ndarray:
         """Leading (start) and trailing (end) silence cut to PAD_MS; nothing left if all is silent."""
-        if self.first == self.last:
-            return self.samples[:0]
-        pad = PAD_MS * RATE // 1000
-        return self.samples[max(0, self.first - pad) if start else 0 : self.last + pad if end else len(self.samples)]
+        if not len(self.core):
+            return self.core if start and end else np.zeros(self.head, np.int16)
+        if (start or not self.head) and (end or not self.tail):
+            return self.core
+        head = np.zeros(0 if start else self.head, np.int16)
+        return np.concatenate([head, self.core, np.zeros(0 if end else self.tail, np.int16)])
 
 
 def join(parts: Sequence[str], segments: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
