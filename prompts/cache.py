@@ -24,7 +24,7 @@ from prompts.tts import Backend, TtsUnavailable, backend
 
 log = logging.getLogger(__name__)
 
-FORMAT = "wav8k-2"  # part of the key: a change of output format renders anew (2: resampled in process)
+FORMAT = "wav8k-3"  # in the key: new output bytes render anew (3: silence around spliced segments is zeros)
 FILE_MODE, DIR_MODE = 0o640, 0o750
 
 
