@@ -60,8 +60,9 @@ class SmscProcess:
 
 
 @contextmanager
-def smpp_smsc(tmp: Path, rules: dict[str, str]) -> Iterator[SmscProcess]:
-    port = free_port()
+def smpp_smsc(tmp: Path, rules: dict[str, str], port: int | None = None) -> Iterator[SmscProcess]:
+    """The test SMSC on a free port (or `port`: to start it again where it was), stopped by pid."""
+    port = port or free_port()
     (tmp / "rules.json").write_text(json.dumps(rules))
     smsc = SmscProcess(port, tmp / "smsc.jsonl")
     proc = subprocess.Popen([sys.executable, "-m", "tests.smsc", "--port", str(port), "--log", str(smsc.log),

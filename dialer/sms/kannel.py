@@ -30,6 +30,11 @@ class KannelGateway:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def ready(self) -> bool:
+        """Kannel queues what it cannot send yet itself: always ready once started."""
+        return self._session is not None
+
     async def start(self, inbound: Inbound) -> None:  # receipts and replies arrive at the listener
         self._session = aiohttp.ClientSession(timeout=self.timeout)
 

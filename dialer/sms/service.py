@@ -64,6 +64,7 @@ class SmsService:
         self._sends: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()  # set it to look at the queue now
         self._early: dict[int, int] = {}  # receipts seen before their message's smsc id: tries
+        self._was_ready: bool | None = None
 
     async def _sql(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.wait_for(asyncio.to_thread(fn, *args), SQL_TIMEOUT_S)
@@ -119,8 +120,10 @@ class SmsService:
                 for produce in self.producers:
                     for change in await self._sql(produce, self.sessions, self.clock()):
                         self._publish(change)
-                jobs, changes = await self._sql(claim_texts, self.sessions, self.store.node, self.clock(), 50,
-                                                self.gateway.name, self.known)  # fmt: skip
+                jobs, changes = [], []
+                if self._ready():
+                    jobs, changes = await self._sql(claim_texts, self.sessions, self.store.node, self.clock(), 50,
+                                                    self.gateway.name, self.known)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - SQL trouble: try again next round
                 log.error("SMS queue: %s", exc)
                 jobs, changes = [], []
@@ -137,6 +140,20 @@ class SmsService:
                     await asyncio.wait_for(self.wake.wait(), self.poll_s)
                 except asyncio.TimeoutError:
                     pass
+
+    def _ready(self) -> bool:
+        """The gateway can take texts; an outage's start and end are logged once each."""
+        ready = bool(getattr(self.gateway, "ready", True))
+        if ready != self._was_ready:
+            if ready:
+                log.info("SMS gateway %s ready: queued texts go out", self.gateway.name)
+            elif self._was_ready is None:  # the first bind is still on its way
+                log.info("SMS gateway %s not ready yet: texts wait for it", self.gateway.name)
+            else:
+                log.warning("SMS gateway %s not ready (SMPP not bound): texts stay queued, no try spent",
+                            self.gateway.name)  # fmt: skip
+            self._was_ready = ready
+        return ready
 
     async def _send(self, job: Job) -> None:
         try:

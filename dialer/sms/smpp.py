@@ -113,6 +113,10 @@ class SmppGateway:
     def bound(self) -> bool:
         return self.esme.session_state in BOUND
 
+    @property
+    def ready(self) -> bool:
+        return self.bound
+
     async def start(self, inbound: Inbound) -> None:
         """Bind in the background; aiosmpplib reconnects with backoff (0.5 s doubling to 16 s)."""
         self._inbound = inbound

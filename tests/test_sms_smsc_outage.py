@@ -1,0 +1,97 @@
+"""An SMSC that goes away and comes back loses no text: while the SMPP session is not bound the
+sender claims nothing, so the texts stay queued with their tries untouched (an outage longer
+than every retry delay together fails none of them), and once aiosmpplib binds again they go
+out and their receipts land. The SMSC is the test SMSC process, stopped by pid and started
+again on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from dialer.domain import SmsState
+from dialer.sms.outbox import queue_text
+from dialer.sms.service import SmsService
+from dialer.sms.settings import GatewaySettings
+from dialer.sms.smpp import SmppGateway
+from dialer.storage import db
+from dialer.storage.models import Campaign, Contact
+from dialer.storage.sms_models import Sms
+from tests.campaigns import make_campaign, new_database
+from tests.sms_parts import free_port, smpp_smsc
+
+pytestmark = pytest.mark.sms
+
+NUMBERS = ["+34600009101", "+34600009102", "+34600009103"]
+SMS = {"sender": "GasSur", "retries": {"max_tries": 2, "delay_s": 0.2},
+       "templates": {"es": {"balance": "{company}: saldo {amount}"}}}  # fmt: skip
+PERSON = {"name": "Ana Ruiz", "amount": "12.50", "due_date": "2026-12-20", "concept": "gas"}
+
+
+def _queue(url: str, campaign_id: int, number: str) -> None:
+    engine = db.make_engine(url)
+    with db.session_factory(engine).begin() as s:
+        campaign = s.get(Campaign, campaign_id)
+        for contact in s.scalars(select(Contact).where(Contact.campaign_id == campaign_id)):
+            if contact.phones[0].number == number:
+                queue_text(s, campaign, contact, number, "balance", kind="campaign", dedupe=f"outage:{number}")
+    engine.dispose()
+
+
+def _texts(url: str) -> dict[str, Sms]:
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        found = {m.number: m for m in s.scalars(select(Sms))}
+    engine.dispose()
+    return found
+
+
+async def _until(check, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+def test_texts_queued_while_the_smsc_is_down_wait_and_go_out_when_it_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = new_database(str(tmp_path / "d.db"))
+    cid = make_campaign(url, "sms-outage", NUMBERS, people=[PERSON] * 3, render=False, flow="notify",
+                        settings={"company": "Gas Sur", "sms": SMS})  # fmt: skip
+    port = free_port()
+    gateway = SmppGateway(GatewaySettings.from_url(f"smpp://dialer:secret@127.0.0.1:{port}?rate=50&timeout=2"))
+    sessions = db.session_factory(db.make_engine(url))
+    seen: dict[str, object] = {}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    async def main() -> None:
+        async with SmsService(sessions, gateway, poll_s=0.1):
+            with smpp_smsc(tmp_path / "a", {}, port=port) as first:
+                _queue(url, cid, NUMBERS[0])
+                await _until(lambda: _texts(url)[NUMBERS[0]].state == SmsState.DELIVERED, 30)
+                seen["first"] = first.parts()
+            # the SMSC is gone (SIGTERM by pid): the session drops
+            await _until(lambda: not gateway.bound, 15)
+            _queue(url, cid, NUMBERS[1])
+            _queue(url, cid, NUMBERS[2])
+            await asyncio.sleep(3.0)  # 15 times the retry delay: without the fix both had failed
+            seen["down"] = {n: (m.state, m.tries) for n, m in _texts(url).items() if n != NUMBERS[0]}
+            with smpp_smsc(tmp_path / "b", {}, port=port) as second:  # back, on the same port
+                done = {SmsState.DELIVERED, SmsState.FAILED}
+                await _until(lambda: all(_texts(url)[n].state in done for n in NUMBERS[1:]), 60)
+                seen["second"] = second.parts()
+
+    with caplog.at_level(logging.WARNING, logger="dialer.sms.service"):
+        asyncio.run(main())
+    assert [p["to"] for p in seen["first"]] == [NUMBERS[0][1:]]  # type: ignore[attr-defined]
+    assert seen["down"] == {n: (SmsState.QUEUED, 0) for n in NUMBERS[1:]}  # waiting, no try spent
+    assert sorted(p["to"] for p in seen["second"]) == [n[1:] for n in NUMBERS[1:]]  # type: ignore[attr-defined]
+    texts = _texts(url)
+    assert {n: (texts[n].state, texts[n].tries) for n in NUMBERS} == {n: (SmsState.DELIVERED, 1) for n in NUMBERS}
+    assert "not bound" in caplog.text  # said once, not per text
