@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from dialer.storage import db
+from dialer.storage.sms_models import Sms
+
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +159,12 @@ def fakesmsc(k: Kannel, out: Path, replies: list[str], count: int = 0) -> subpro
     text BODY"), one a second. Stopped by pid with tests.sms_parts.stop."""
     args = [FAKESMSC, "-H", "127.0.0.1", "-r", str(k.fake_port), "-i", "1", "-m", str(count), *replies]
     return subprocess.Popen(args, stdout=out.open("w"), stderr=subprocess.STDOUT)
+
+
+def texts_by_number(url: str) -> dict[str, Sms]:
+    """Every text in the database, by its number (the last one of a number wins)."""
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        found = {m.number: m for m in s.scalars(select(Sms))}
+    engine.dispose()
+    return found

@@ -30,7 +30,7 @@ from dialer.storage.models import Campaign, Contact, Dnc
 from dialer.storage.sms_models import Sms, SmsOptOut, SmsReply
 from dialer.storage.repository import Repository
 from tests.campaigns import contacts, make_campaign, new_database
-from tests.sms_parts import smpp_smsc
+from tests.sms_parts import smpp_smsc, texts_by_number
 
 pytestmark = pytest.mark.sms
 
@@ -57,11 +57,7 @@ def _queue(url: str, campaign_id: int, template: str) -> None:
 
 
 def _messages(url: str) -> dict[str, Sms]:
-    engine = db.make_engine(url)
-    with db.session_factory(engine)() as s:
-        found = {m.number: m for m in s.scalars(select(Sms))}
-    engine.dispose()
-    return found
+    return texts_by_number(url)
 
 
 async def _until(check, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -20,9 +20,8 @@ from dialer.sms.settings import GatewaySettings
 from dialer.sms.smpp import SmppGateway
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact
-from dialer.storage.sms_models import Sms
 from tests.campaigns import make_campaign, new_database
-from tests.sms_parts import free_port, smpp_smsc
+from tests.sms_parts import free_port, smpp_smsc, texts_by_number
 
 pytestmark = pytest.mark.sms
 
@@ -40,14 +39,6 @@ def _queue(url: str, campaign_id: int, number: str) -> None:
             if contact.phones[0].number == number:
                 queue_text(s, campaign, contact, number, "balance", kind="campaign", dedupe=f"outage:{number}")
     engine.dispose()
-
-
-def _texts(url: str) -> dict[str, Sms]:
-    engine = db.make_engine(url)
-    with db.session_factory(engine)() as s:
-        found = {m.number: m for m in s.scalars(select(Sms))}
-    engine.dispose()
-    return found
 
 
 async def _until(check, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
@@ -74,17 +65,17 @@ def test_texts_queued_while_the_smsc_is_down_wait_and_go_out_when_it_is_back(
         async with SmsService(sessions, gateway, poll_s=0.1):
             with smpp_smsc(tmp_path / "a", {}, port=port) as first:
                 _queue(url, cid, NUMBERS[0])
-                await _until(lambda: _texts(url)[NUMBERS[0]].state == SmsState.DELIVERED, 30)
+                await _until(lambda: texts_by_number(url)[NUMBERS[0]].state == SmsState.DELIVERED, 30)
                 seen["first"] = first.parts()
             # the SMSC is gone (SIGTERM by pid): the session drops
             await _until(lambda: not gateway.bound, 15)
             _queue(url, cid, NUMBERS[1])
             _queue(url, cid, NUMBERS[2])
             await asyncio.sleep(3.0)  # 15 times the retry delay: without the fix both had failed
-            seen["down"] = {n: (m.state, m.tries) for n, m in _texts(url).items() if n != NUMBERS[0]}
+            seen["down"] = {n: (m.state, m.tries) for n, m in texts_by_number(url).items() if n != NUMBERS[0]}
             with smpp_smsc(tmp_path / "b", {}, port=port) as second:  # back, on the same port
                 done = {SmsState.DELIVERED, SmsState.FAILED}
-                await _until(lambda: all(_texts(url)[n].state in done for n in NUMBERS[1:]), 60)
+                await _until(lambda: all(texts_by_number(url)[n].state in done for n in NUMBERS[1:]), 60)
                 seen["second"] = second.parts()
 
     with caplog.at_level(logging.WARNING, logger="dialer.sms.service"):
@@ -92,6 +83,6 @@ def test_texts_queued_while_the_smsc_is_down_wait_and_go_out_when_it_is_back(
     assert [p["to"] for p in seen["first"]] == [NUMBERS[0][1:]]  # type: ignore[attr-defined]
     assert seen["down"] == {n: (SmsState.QUEUED, 0) for n in NUMBERS[1:]}  # waiting, no try spent
     assert sorted(p["to"] for p in seen["second"]) == [n[1:] for n in NUMBERS[1:]]  # type: ignore[attr-defined]
-    texts = _texts(url)
+    texts = texts_by_number(url)
     assert {n: (texts[n].state, texts[n].tries) for n in NUMBERS} == {n: (SmsState.DELIVERED, 1) for n in NUMBERS}
     assert "not bound" in caplog.text  # said once, not per text
