@@ -8,6 +8,7 @@ each part (esm_class 0x04, `id:.. stat:DELIVRD err:000 text:`) and, per the rule
 keyed by destination number without '+'):
   "fail"          every receipt is `stat:UNDELIV err:001`
   "fail-once"     the first text to the number fails so, later ones are delivered
+  "expire"        every receipt is `stat:EXPIRED err:027` (the SMSC gave up: validity period over)
   "throttle-once" the first submit_sm is refused with ESME_RTHROTTLED
   "reply:TEXT"    after the receipt, the number replies TEXT (a deliver_sm with esm_class 0)
 """
@@ -62,18 +63,20 @@ async def serve(port: int, log: Path, rules: dict[str, str]) -> None:
             fh.write(json.dumps({"to": number, "esm_class": event.esm_class, "data_coding": event.data_coding,
                                  "udh": udh.hex(), "text": _text(data, event.data_coding), "id": message_id}) + "\n")
         failed = rule == "fail" or (rule == "fail-once" and seen[number] <= (udh[-2] if udh else 1))
+        status = ("EXPIRED", "027") if rule == "expire" else ("UNDELIV", "001") if failed else ("DELIVRD", "000")
         esme = sessions.get(event.session_id)
         if esme is not None:
-            task = asyncio.create_task(_answer(esme, number, event.destination_addr, message_id, failed,
+            task = asyncio.create_task(_answer(esme, number, event.destination_addr, message_id, status,
                                                rule[6:] if rule.startswith("reply:") and last_part else None))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
 
-async def _answer(esme: Any, number: str, dest: str, message_id: str, failed: bool, reply: str | None) -> None:
+async def _answer(esme: Any, number: str, dest: str, message_id: str, status: tuple[str, str],
+                  reply: str | None) -> None:
     await asyncio.sleep(0.05)
-    stat, err = ("UNDELIV", "001") if failed else ("DELIVRD", "000")
-    receipt = f"id:{message_id} sub:001 dlvrd:{0 if failed else 1:03d} submit date:2611300000 done date:2611300000 stat:{stat} err:{err} text:"
+    stat, err = status
+    receipt = f"id:{message_id} sub:001 dlvrd:{int(stat == 'DELIVRD'):03d} submit date:2611300000 done date:2611300000 stat:{stat} err:{err} text:"
     await asyncio.wait_for(esme.deliver_sm("dialer", receipt.encode(), source_addr=number, esm_class=0x04), 10)
     if reply is not None:
         await asyncio.sleep(0.05)

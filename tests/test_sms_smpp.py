@@ -34,7 +34,7 @@ from tests.sms_parts import smpp_smsc, texts_by_number
 
 pytestmark = pytest.mark.sms
 
-N = {name: f"+3460000{i:04d}" for i, name in enumerate(["polish", "fail_once", "fail", "baja", "throttle", "closed"], 101)}
+N = {name: f"+3460000{i:04d}" for i, name in enumerate(["polish", "fail_once", "fail", "baja", "throttle", "closed", "expire"], 101)}
 PERSON = {"name": "Zofia Łęcka", "amount": "1250.50", "due_date": "2026-12-20", "concept": "gaz"}
 SMS = {"sender": "GazPL", "cost_per_segment": 0.04, "payment_link": "https://pay.example/{external_id}",
        "retries": {"max_tries": 2, "delay_s": 0.2}, "opt_out_voice": True}  # fmt: skip
@@ -81,19 +81,22 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     short = {**SMS, "templates": {"es": {"balance": "{company}: saldo {amount}"}}}  # one part: one submit_sm
     throttled = make_campaign(url, "sms-short", [N["throttle"]], people=[PERSON], render=False, flow="notify",
                               settings={"company": "Gas", "sms": short})  # fmt: skip
+    expiring = make_campaign(url, "sms-expire", [N["expire"]], people=[PERSON], render=False, flow="notify",
+                             settings={"company": "Gas", "sms": short})  # fmt: skip
     _queue(url, cid, "notice")
     _queue(url, throttled, "balance")
+    _queue(url, expiring, "balance")
     _queue(url, closed, "notice")
     hooks = db.make_engine(url)  # a CRM subscribed to every campaign: the SMS events go to the outbox
     WebhookStore(db.session_factory(hooks)).add("https://crm.example/hooks", "s3cret-s3cret-s3cret", [], None,
                                                 datetime.now(UTC))  # fmt: skip
     hooks.dispose()
     rules = {N["fail_once"][1:]: "fail-once", N["fail"][1:]: "fail", N["baja"][1:]: "reply:Bája.",
-             N["throttle"][1:]: "throttle-once"}  # fmt: skip
+             N["throttle"][1:]: "throttle-once", N["expire"][1:]: "expire"}  # fmt: skip
     with smpp_smsc(tmp, rules) as smsc:
         gateway = SmppGateway(GatewaySettings.from_url(f"smpp://dialer:secret@127.0.0.1:{smsc.port}?rate=50&window=4"))
         sessions = db.session_factory(db.make_engine(url))
-        finals = {SmsState.DELIVERED, SmsState.FAILED}
+        finals = {SmsState.DELIVERED, SmsState.FAILED, SmsState.EXPIRED}
 
         async def main() -> None:
             async with SmsService(sessions, gateway, poll_s=0.1):
@@ -138,6 +141,19 @@ def test_a_failed_receipt_is_retried_and_then_delivered(run: dict[str, object]) 
 def test_a_number_that_always_fails_ends_failed_with_the_smsc_error(run: dict[str, object]) -> None:
     message = run["messages"][N["fail"]]  # type: ignore[index]
     assert (message.state, message.tries, message.error_code) == (SmsState.FAILED, 2, "1")
+
+
+def test_an_expired_receipt_ends_the_text_expired_with_the_smsc_error_and_is_a_webhook_event(
+    run: dict[str, object],
+) -> None:
+    message = run["messages"][N["expire"]]  # type: ignore[index]
+    assert (message.state, message.tries, message.error_code) == (SmsState.EXPIRED, 1, "27")  # not retried
+    assert message.done_at is not None
+    engine = db.make_engine(str(run["url"]))
+    with db.session_factory(engine)() as s:
+        kinds = [(d.kind, json.loads(d.body).get("sms", {}).get("number")) for d in s.scalars(select(WebhookDelivery))]
+    engine.dispose()
+    assert [kind for kind, number in kinds if number == N["expire"]] == ["sms.expired"]
 
 
 def test_a_throttled_submit_is_retried(run: dict[str, object]) -> None:
