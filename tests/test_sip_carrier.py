@@ -51,6 +51,8 @@ DIAL_RESULTS: dict[str, tuple[DialResult, int | None, str]] = {
     "503_retry_after": (DialResult.CONGESTION, 503, "carrier overload (SIP 503 Service Unavailable"),
     "504": (DialResult.CONGESTION, 504, "SIP 504 Server Time-out"),
     "403": (DialResult.FAILED, 403, "SIP 403 Forbidden"),
+    "488": (DialResult.FAILED, 488, "SIP 488 Not Acceptable Here"),  # no common codec: no retry helps
+    "604": (DialResult.INVALID_NUMBER, 604, "SIP 604 Does Not Exist Anywhere"),
     "sit_404": (DialResult.INVALID_NUMBER, None, "special information tone in early media"),
     "sit_quiet": (DialResult.INVALID_NUMBER, None, "special information tone in early media"),
     "announce_486": (DialResult.BUSY, 486, "SIP 486 Busy Here"),  # early media without the tone
