@@ -2,7 +2,8 @@
 sender claims nothing, so the texts stay queued with their tries untouched (an outage longer
 than every retry delay together fails none of them), and once aiosmpplib binds again they go
 out and their receipts land. The SMSC is the test SMSC process, stopped by pid and started
-again on the same port."""
+again on the same port. A wallboard watching MQTT (a real mosquitto) sees each text sent and
+then delivered, and never a number."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from dialer.config import MqttSettings
 from dialer.domain import SmsState
+from dialer.events import MqttPublisher
 from dialer.sms.outbox import queue_text
 from dialer.sms.service import SmsService
 from dialer.sms.settings import GatewaySettings
@@ -21,6 +24,7 @@ from dialer.sms.smpp import SmppGateway
 from dialer.storage import db
 from dialer.storage.models import Campaign, Contact
 from tests.campaigns import make_campaign, new_database
+from tests.mosquitto import Mosquitto, Subscriber
 from tests.sms_parts import free_port, smpp_smsc, texts_by_number
 
 pytestmark = pytest.mark.sms
@@ -61,8 +65,13 @@ def test_texts_queued_while_the_smsc_is_down_wait_and_go_out_when_it_is_back(
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
 
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    mqtt = MqttSettings.from_url(f"mqtt://127.0.0.1:{broker.port}", prefix="dialer", node="node1")
+
     async def main() -> None:
-        async with SmsService(sessions, gateway, poll_s=0.1):
+        async with (Subscriber(broker.port, "dialer/#") as watcher, MqttPublisher(mqtt) as events,
+                    SmsService(sessions, gateway, events=events, poll_s=0.1)):  # fmt: skip
             with smpp_smsc(tmp_path / "a", {}, port=port) as first:
                 _queue(url, cid, NUMBERS[0])
                 await _until(lambda: texts_by_number(url)[NUMBERS[0]].state == SmsState.DELIVERED, 30)
@@ -77,12 +86,22 @@ def test_texts_queued_while_the_smsc_is_down_wait_and_go_out_when_it_is_back(
                 done = {SmsState.DELIVERED, SmsState.FAILED}
                 await _until(lambda: all(texts_by_number(url)[n].state in done for n in NUMBERS[1:]), 60)
                 seen["second"] = second.parts()
+            await _until(lambda: len(watcher.messages) >= 6, 10)
+            seen["mqtt"] = watcher.messages
 
-    with caplog.at_level(logging.WARNING, logger="dialer.sms.service"):
-        asyncio.run(main())
+    try:
+        with caplog.at_level(logging.WARNING, logger="dialer.sms.service"):
+            asyncio.run(main())
+    finally:
+        broker.stop()
     assert [p["to"] for p in seen["first"]] == [NUMBERS[0][1:]]  # type: ignore[attr-defined]
     assert seen["down"] == {n: (SmsState.QUEUED, 0) for n in NUMBERS[1:]}  # waiting, no try spent
     assert sorted(p["to"] for p in seen["second"]) == [n[1:] for n in NUMBERS[1:]]  # type: ignore[attr-defined]
     texts = texts_by_number(url)
     assert {n: (texts[n].state, texts[n].tries) for n in NUMBERS} == {n: (SmsState.DELIVERED, 1) for n in NUMBERS}
     assert "not bound" in caplog.text  # said once, not per text
+    ids = {texts[n].id: n for n in NUMBERS}
+    got = sorted((m.topic, m.payload["sms_id"], m.payload["tries"]) for m in seen["mqtt"])  # type: ignore[attr-defined]
+    assert got == sorted((f"dialer/node1/campaign/{cid}/sms/{i}/{state}", i, 1) for i in ids
+                         for state in ("sent", "delivered"))  # fmt: skip
+    assert not any(n[-9:] in str(m.payload) for m in seen["mqtt"] for n in NUMBERS)  # type: ignore[attr-defined]
