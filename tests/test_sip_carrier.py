@@ -56,6 +56,7 @@ DIAL_RESULTS: dict[str, tuple[DialResult, int | None, str]] = {
     "sit_404": (DialResult.INVALID_NUMBER, None, "special information tone in early media"),
     "sit_quiet": (DialResult.INVALID_NUMBER, None, "special information tone in early media"),
     "announce_486": (DialResult.BUSY, 486, "SIP 486 Busy Here"),  # early media without the tone
+    "auth_refused": (DialResult.FAILED, 401, "SIP 401 Unauthorized"),  # the trunk's credentials refused
 }
 NUMBERS = {
     **{name: carrier_number(int(name)) for name in DIAL_RESULTS if name.isdigit()},
@@ -64,6 +65,8 @@ NUMBERS = {
     "sit_404": carrier_number("sit_404"),
     "sit_quiet": carrier_number("sit_quiet"),
     "announce_486": carrier_number("announce_486"),
+    "auth_refused": carrier_number("auth", arg=1),
+    "auth": carrier_number("auth"),  # challenged (digest), answered with credentials: a person
     "human": carrier_number("human"),
     "human_es": carrier_number("human", arg=1),
     "answer_bye": carrier_number("answer_bye"),
@@ -117,7 +120,7 @@ def test_every_refusal_gives_its_dial_result_and_sip_code(sip_run: dict[str, obj
 
 
 def test_a_person_answers_hears_the_prompt_and_the_call_completes(sip_run: dict[str, object]) -> None:
-    for name in ("human", "human_es"):
+    for name in ("human", "human_es", "auth"):  # auth: through the carrier's digest challenge
         attempt = sip_run[name]
         assert isinstance(attempt, Attempt)
         assert (attempt.outcome, attempt.sip_code) == (Outcome.ANSWERED, 200), attempt.reason
@@ -180,6 +183,7 @@ def test_export_and_report_show_the_sip_codes(sip_run: dict[str, object], tmp_pa
     report = CliRunner().invoke(app, ["report", "carrier", "--format", "csv", "--url", url])
     assert report.exit_code == 0
     sip = {name: int(value) for section, name, value in csv.reader(io.StringIO(report.output)) if section == "sip_code"}
-    assert sip["503"] == 2 and sip["486"] == 2 and sip["200"] == 5  # 486 and the announcement; 5 answered
+    assert sip["503"] == 2 and sip["486"] == 2 and sip["200"] == 6  # 486 and the announcement; 6 answered
+    assert sip["401"] == 1
     table = CliRunner().invoke(app, ["report", "carrier", "--url", url])
     assert "SIP responses" in table.output

@@ -45,6 +45,7 @@ SCENARIOS: dict[str, int] = {
     "sit_404": 183,
     "sit_quiet": 184,
     "announce_486": 185,
+    "auth": 190,  # digest challenge, answered with the trunk's credentials (arg 1: refused)
     "rate_limited": 299,
 }
 FINAL_RESPONSES = (403, 404, 408, 410, 480, 484, 486, 488, 500, 502, 503, 504, 600, 603, 604)
