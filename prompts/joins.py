@@ -48,12 +48,11 @@ class Segment:
 
     def trimmed(self, *, start: bool = True, end: bool = True) -> np.ndarray:
         """Leading (start) and trailing (end) silence cut to PAD_MS; nothing left if all is silent."""
-        if not len(self.core):
-            return self.core if start and end else np.zeros(self.head, np.int16)
-        if (start or not self.head) and (end or not self.tail):
+        head = 0 if start else self.head
+        tail = 0 if end else self.tail
+        if not head and not tail:
             return self.core
-        head = np.zeros(0 if start else self.head, np.int16)
-        return np.concatenate([head, self.core, np.zeros(0 if end else self.tail, np.int16)])
+        return np.concatenate([np.zeros(head, np.int16), self.core, np.zeros(tail, np.int16)])
 
 
 def join(parts: Sequence[str], segments: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:

@@ -130,15 +130,16 @@ def amount_groups(phrase: str, lang: str) -> list[str]:
     scales = SCALES.get(lang, set())
     words = phrase.split()
     groups: list[list[str]] = [[]]
-    for i, word in enumerate(words):
+    for word, after in zip(words, [*words[1:], ""]):
         groups[-1].append(word)
-        scale = word.rstrip(",").lower() in scales and not (i + 1 < len(words) and words[i + 1] == "de")
-        if scale or (word == "de" and i and words[i - 1].lower() in scales):  # "un millón de" | "pesos"
+        scale = word.rstrip(",").lower() in scales
+        de_after_scale = word == "de" and len(groups[-1]) > 1 and groups[-1][-2].lower() in scales
+        if (scale and after != "de") or de_after_scale:  # "un millón de" | "pesos"
             groups.append([])
     return [" ".join(group) for group in groups if group]
 
 
-PARTICLES = {"de", "del", "la", "las", "los", "y", "i", "e", "van", "von", "da", "di", "du", "le", "mac", "o'"}
+PARTICLES = {"de", "del", "la", "las", "los", "y", "i", "e", "van", "von", "da", "di", "du", "le"}
 
 
 def name_words(name: str) -> list[str]:

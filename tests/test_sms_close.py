@@ -39,6 +39,7 @@ def test_an_smpp_session_whose_unbind_is_never_answered_is_cut_after_a_short_try
 
 class _Stuck:
     name = "stuck"
+    ready = True
 
     async def start(self, inbound: Inbound) -> None:
         return None

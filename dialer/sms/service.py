@@ -143,7 +143,7 @@ class SmsService:
 
     def _ready(self) -> bool:
         """The gateway can take texts; an outage's start and end are logged once each."""
-        ready = bool(getattr(self.gateway, "ready", True))
+        ready = self.gateway.ready
         if ready != self._was_ready:
             if ready:
                 log.info("SMS gateway %s ready: queued texts go out", self.gateway.name)
