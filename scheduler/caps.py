@@ -42,7 +42,9 @@ class Caps:
         )
 
     def blocks(self, now: datetime, history: Sequence[Past], day_zone: ZoneInfo) -> list[Block]:
-        """Every cap that forbids an attempt at `now`, each with when it lifts."""
+        """Every cap that forbids an attempt at `now`, each with when it lifts. An attempt stamped
+        after `now` counts as made (another host's clock runs ahead, or it was claimed while this
+        claim was being decided): a call is a call, whatever its stamp says."""
         talked = [p for p in history if p.conversation]  # return calls count here (the quiet period)
         history = [p for p in history if p.placed]  # and not in the counts of calls placed
         out: list[Block] = []
@@ -51,9 +53,9 @@ class Caps:
         if self.per_day is not None:
             local = now.astimezone(day_zone)
             start = datetime.combine(local.date(), time(0), tzinfo=day_zone)
-            today = [p for p in history if start <= p.at.astimezone(day_zone) <= local]
+            tomorrow = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=day_zone)
+            today = [p for p in history if start <= p.at.astimezone(day_zone) < tomorrow]
             if len(today) >= self.per_day:
-                tomorrow = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=day_zone)
                 out.append(
                     Block(
                         "per_day",
@@ -62,7 +64,7 @@ class Caps:
                     )
                 )
         if self.per_7_days is not None:
-            recent = sorted(p.at for p in history if now - WEEK < p.at <= now)
+            recent = sorted(p.at for p in history if now - WEEK < p.at)
             if len(recent) >= self.per_7_days:
                 lifts = recent[len(recent) - self.per_7_days] + WEEK
                 out.append(
@@ -74,7 +76,7 @@ class Caps:
                 )
         if self.quiet_days_after_conversation:
             quiet = timedelta(days=self.quiet_days_after_conversation)
-            talks = [p.at for p in talked if p.at <= now and now < p.at + quiet]
+            talks = [p.at for p in talked if now < p.at + quiet]
             if talks:
                 last = max(talks)
                 out.append(

@@ -249,12 +249,15 @@ def test_a_number_in_two_campaigns_gets_its_daily_cap_in_total(hosts: list[Repos
     assert sorted(p.number for p in again) == numbers
 
 
+@pytest.mark.parametrize("later_s", [0, 2], ids=["same-moment", "stamped-after-this-claim-began"])
 def test_a_call_another_campaign_made_and_ended_during_this_claim_counts_against_the_cap(
-    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch, later_s: int
 ) -> None:
     """PostgreSQL: host 1's claim (campaign b) has read the person's calls and found the daily cap
     free; before it takes the person's guard, host 0 calls the same number in campaign a and the
-    call ends (its guard given back). Holding the guard, host 1 reads the calls again: cap spent."""
+    call ends (its guard given back). Holding the guard, host 1 reads the calls again: cap spent.
+    The other call is stamped `later_s` after the moment host 1's claim began (a slow claim, or
+    another host's clock ahead): it counts all the same (CI once saw it called twice)."""
     url = fresh_postgres(postgres_server)
     db.upgrade(url)
     engines = [db.make_engine(url) for _ in range(2)]
@@ -271,7 +274,7 @@ def test_a_call_another_campaign_made_and_ended_during_this_claim_counts_against
         found = original(s, contact_ids)  # type: ignore[arg-type]
         if not raced:  # the first read is host 1's: host 0 calls and ends meanwhile
             raced.append(True)
-            racer = threading.Thread(target=lambda: made.extend(first.claim(a, 1, T0)))
+            racer = threading.Thread(target=lambda: made.extend(first.claim(a, 1, T0 + timedelta(seconds=later_s))))
             racer.start()
             racer.join(timeout=30)
             assert not racer.is_alive() and len(made) == 1  # campaign a's claim waits for nothing of b's

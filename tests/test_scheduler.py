@@ -100,6 +100,17 @@ def test_rolling_seven_day_cap_lifts_when_the_oldest_attempt_leaves_the_week() -
     assert Caps(per_7_days=7).blocks(start + timedelta(days=7), history, NY) == []
 
 
+def test_an_attempt_stamped_after_now_counts_against_every_cap() -> None:
+    """Another host's clock a little ahead, or a call claimed while this claim was decided: its
+    stamp is later than this claim's `now`, and it is a call all the same (CI saw one twice)."""
+    now = utc(2026, 11, 30, 17, 0)
+    later = [Past(now + timedelta(seconds=2), conversation=True)]
+    caps = Caps(per_day=1, per_7_days=1, total=1, quiet_days_after_conversation=1)
+    assert sorted(b.code for b in caps.blocks(now, later, NY)) == ["per_7_days", "per_day", "quiet", "total"]
+    assert Caps(per_day=1).blocks(utc(2026, 12, 1, 4, 0), later, NY)[0].code == "per_day"  # NY 23:00, same day
+    assert Caps(per_day=1).blocks(now, [Past(utc(2026, 12, 1, 6, 0))], NY) == []  # NY's next day: not today's
+
+
 def test_quiet_period_after_a_conversation_and_per_day_and_total_caps() -> None:
     s = sched(policy="us-regf", timezone="America/New_York", caps={"per_day": 2, "total": 5})
     talk = utc(2026, 11, 20, 15, 0)
