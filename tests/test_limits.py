@@ -139,6 +139,19 @@ def test_calls_per_second_hold_over_all_hosts(hosts: list[Repository]) -> None:
     assert sum(per_second) >= 18  # and the rate is used, not starved
 
 
+def test_a_claim_whose_clock_is_behind_adds_no_refill(hosts: list[Repository]) -> None:
+    """A claim that read its `now` before another host's claim took the lock (or a host whose clock
+    is behind) must not wind the bucket's clock back: the same time would be refilled twice."""
+    numbers = [f"+3461110{i:04d}" for i in range(300)]
+    cid = add(hosts[0], "c", numbers, max_concurrent=1000, calls_per_second=50)  # a burst of 10
+    got = []
+    for tenth in range(20):  # two seconds, 5 calls refilled each tenth
+        at = T0 + timedelta(milliseconds=100 * tenth)
+        got.append(len(hosts[0].claim(cid, 5, at + timedelta(milliseconds=90))))  # host 0's clock ahead
+        got.append(len(hosts[1].claim(cid, 5, at)))  # host 1's behind
+    assert sum(got) <= 10 + 2 * 50, got  # the burst and 50 a second, not the 90 ms refilled twice
+
+
 def test_a_named_trunk_caps_live_calls_across_campaigns_and_hosts(hosts: list[Repository]) -> None:
     with hosts[0].sessions.begin() as s:
         s.add(Trunk(name="carrier", template="PJSIP/{number}@carrier", max_concurrent=4, calls_per_second=100,

@@ -54,8 +54,10 @@ class Bucket:
         return cls(row, rate, min(burst, row.rate_tokens + elapsed * rate))
 
     def take(self, count: int, now: datetime) -> None:
+        """Spend `count`; the refill clock never goes back (a claim whose `now` was read before another
+        host's claim took the lock would otherwise be refilled twice for the same time)."""
         self.row.rate_tokens = self.tokens - count
-        self.row.rate_at = now
+        self.row.rate_at = now if self.row.rate_at is None else max(self.row.rate_at, now)
 
 
 @dataclass
