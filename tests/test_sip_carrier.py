@@ -57,6 +57,8 @@ DIAL_RESULTS: dict[str, tuple[DialResult, int | None, str]] = {
     "sit_quiet": (DialResult.INVALID_NUMBER, None, "special information tone in early media"),
     "announce_486": (DialResult.BUSY, 486, "SIP 486 Busy Here"),  # early media without the tone
     "auth_refused": (DialResult.FAILED, 401, "SIP 401 Unauthorized"),  # the trunk's credentials refused
+    "proxy_auth_refused": (DialResult.FAILED, 407, "SIP 407 Proxy Authentication Required"),  # by its proxy
+    "485": (DialResult.INVALID_NUMBER, 485, "SIP 485 Ambiguous"),
 }
 NUMBERS = {
     **{name: carrier_number(int(name)) for name in DIAL_RESULTS if name.isdigit()},
@@ -67,6 +69,8 @@ NUMBERS = {
     "announce_486": carrier_number("announce_486"),
     "auth_refused": carrier_number("auth", arg=1),
     "auth": carrier_number("auth"),  # challenged (digest), answered with credentials: a person
+    "proxy_auth": carrier_number("auth", arg=2),  # the same through a proxy's challenge (407)
+    "proxy_auth_refused": carrier_number("auth", arg=3),
     "human": carrier_number("human"),
     "human_es": carrier_number("human", arg=1),
     "answer_bye": carrier_number("answer_bye"),
@@ -120,7 +124,7 @@ def test_every_refusal_gives_its_dial_result_and_sip_code(sip_run: dict[str, obj
 
 
 def test_a_person_answers_hears_the_prompt_and_the_call_completes(sip_run: dict[str, object]) -> None:
-    for name in ("human", "human_es", "auth"):  # auth: through the carrier's digest challenge
+    for name in ("human", "human_es", "auth", "proxy_auth"):  # through the carrier's digest challenges (401, 407)
         attempt = sip_run[name]
         assert isinstance(attempt, Attempt)
         assert (attempt.outcome, attempt.sip_code) == (Outcome.ANSWERED, 200), attempt.reason
@@ -183,7 +187,7 @@ def test_export_and_report_show_the_sip_codes(sip_run: dict[str, object], tmp_pa
     report = CliRunner().invoke(app, ["report", "carrier", "--format", "csv", "--url", url])
     assert report.exit_code == 0
     sip = {name: int(value) for section, name, value in csv.reader(io.StringIO(report.output)) if section == "sip_code"}
-    assert sip["503"] == 2 and sip["486"] == 2 and sip["200"] == 6  # 486 and the announcement; 6 answered
+    assert sip["503"] == 2 and sip["486"] == 2 and sip["200"] == 7  # 486 and the announcement; 7 answered
     assert sip["401"] == 1
     table = CliRunner().invoke(app, ["report", "carrier", "--url", url])
     assert "SIP responses" in table.output

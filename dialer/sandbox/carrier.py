@@ -45,10 +45,10 @@ SCENARIOS: dict[str, int] = {
     "sit_404": 183,
     "sit_quiet": 184,
     "announce_486": 185,
-    "auth": 190,  # digest challenge, answered with the trunk's credentials (arg 1: refused)
+    "auth": 190,  # digest challenge, answered with the trunk's credentials (arg 1: refused; 2: a proxy's 407; 3: refused)
     "rate_limited": 299,
 }
-FINAL_RESPONSES = (403, 404, 408, 410, 480, 484, 486, 488, 500, 502, 503, 504, 600, 603, 604)
+FINAL_RESPONSES = (403, 404, 408, 410, 480, 484, 485, 486, 488, 500, 502, 503, 504, 600, 603, 604)
 HUMAN_KEYS = {"key_confirm": "1", "key_digits": "1234", "key_menu": "1"}  # scenario 101, in order
 BEEP_HZ = 1000.0
 MACHINE_GREETING = ("Hi, you have reached Sam Taylor. I cannot take your call right now. Please leave your "
