@@ -4,6 +4,7 @@ would say every one of the dead node's calls is gone while they may still be up.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import AttemptState, CampaignState, Outcome
-from dialer.engine.node import NodeKeeper
+from dialer.engine.node import NodeKeeper, Silence
 from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, Phone
 from dialer.storage.nodes import DeadNode
@@ -85,13 +86,15 @@ def test_a_dead_nodes_calls_end_only_once_they_cannot_still_be_up(tmp_path: Path
         s.flush()
         cid = c.id
     pbx.heartbeat("pbx-1.example", "10.0.0.1:5038", "test", 3, started=True)
-    plans = list(pbx.claim(cid, 3, t0))
+    plans = list(pbx.claim(cid, 3, t0, token="t"))
     assert len(plans) == 3
     now[0] = t0 + timedelta(seconds=60)  # silent for a minute: dead, but its calls may still be up
     [dead_node] = other.dead_nodes(silent_s=20)
     assert sorted(dead_node.live) == sorted(p.attempt_id for p in plans)
     assert other.resolve_dead(dead_node, max_call_s=3600) == 0
     assert other.resolve_dead(dead_node, max_call_s=3600, gone=[plans[0].attempt_id]) == 1
+    # pbx-1 was only slow: its confirmation now leaves out the call another node resolved (never sent)
+    assert pbx.confirm_claim("t") == {p.attempt_id for p in plans[1:]}
     now[0] = t0 + timedelta(seconds=30 + 3600 + 1)
     [dead_node] = other.dead_nodes(silent_s=20)
     assert other.resolve_dead(dead_node, max_call_s=3600) == 2
@@ -105,3 +108,77 @@ def test_a_dead_nodes_calls_end_only_once_they_cannot_still_be_up(tmp_path: Path
         assert all("cannot still be up" in reasons[p.attempt_id] for p in plans[1:])
         assert conn.execute(select(Contact.id).where(Contact.live_attempt_id.is_not(None))).all() == []
     engine.dispose()
+
+
+def test_a_node_is_silent_by_what_this_node_watched() -> None:
+    """Its heartbeat stamp unchanged over `after_s` of this node's own reads (its monotonic clock):
+    a stamp that changes is alive; a failed read, or a gap in this node's reads, counts anew."""
+    clock = [0.0]
+    silence = Silence(20.0, clock=lambda: clock[0])
+    t0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+    def read(at: float, stamp: datetime) -> list[str]:
+        clock[0] = at
+        return [n.name for n in silence.silent([DeadNode("pbx-1", "", stamp, ["a1"])])]
+
+    assert [read(at, t0) for at in (0, 5, 10, 15)] == [[], [], [], []]
+    assert read(20, t0) == ["pbx-1"]  # 20 s of this node's watching, no beat
+    assert read(25, t0 + timedelta(seconds=25)) == []  # it beat again
+    silence.forget()  # the shared database was down: no node could beat
+    assert [read(at, t0 + timedelta(seconds=25)) for at in (60, 65, 70, 75)] == [[], [], [], []]
+    assert read(80, t0 + timedelta(seconds=80)) == []  # back, beating: it was never dead
+    assert read(95, t0 + timedelta(seconds=80)) == []  # 15 s since this node last read: a gap, counted anew
+    assert [read(at, t0 + timedelta(seconds=80)) for at in (100, 105, 110, 115)] == [[], [], [], ["pbx-1"]]
+
+
+class Peers:
+    """SQL as the watching node sees it: pbx-1 with a live call, its stamp, or the database down."""
+
+    def __init__(self) -> None:
+        self.stamp, self.down, self.resolved, self.beats = datetime(2026, 11, 30, 10, 0, tzinfo=UTC), False, [], 0
+        self.node = "pbx-2"
+
+    def heartbeat(self, *_args: object) -> None:
+        if self.down:
+            raise ConnectionError("database down")
+        self.beats += 1
+
+    def dead_nodes(self, silent_s: float | None) -> list[DeadNode]:
+        assert silent_s is None
+        if self.down:
+            raise ConnectionError("database down")
+        return [DeadNode("pbx-1", "", self.stamp, ["a1"])]
+
+    def resolve_dead(self, dead: DeadNode, _max_call_s: float, _gone: object) -> int:
+        self.resolved.append(dead.name)
+        return 1
+
+
+class Sql:
+    async def run(self, fn: Any, *args: Any, timeout_s: float) -> Any:
+        return fn(*args)
+
+
+async def test_a_database_outage_kills_no_node_and_a_node_that_stays_silent_is_resolved() -> None:
+    """The shared database down longer than node_dead_after_s: no node could beat meanwhile, so when
+    it is back pbx-1's old stamp is no reason to resolve its calls (their endings are in its journal)."""
+    peers = Peers()
+    settings = EngineSettings(heartbeat_s=0.05, node_dead_after_s=0.5)
+    watcher = NodeKeeper(peers, AmiSettings(), settings, Sql(), lambda: 0)  # type: ignore[arg-type]
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.sleep(0.2)
+        peers.down = True  # longer than node_dead_after_s
+        await asyncio.sleep(1.0)
+        peers.down = False
+        await asyncio.sleep(0.3)  # back; pbx-1 has not beaten yet (its stamp is from before)
+        assert peers.resolved == []
+        peers.stamp += timedelta(seconds=2)  # it beats
+        await asyncio.sleep(0.3)
+        assert peers.resolved == []
+        await asyncio.sleep(0.6)  # now silent for longer than node_dead_after_s: resolved
+        assert peers.resolved and set(peers.resolved) == {"pbx-1"}
+        assert peers.beats > 10  # this node's own heartbeat went on all along
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -103,7 +103,7 @@ def test_live_attempts_are_listed_for_resync(repo: Repository) -> None:
     (a,), (b,) = repo.claim(cid, 1, T0, token="claim-a"), repo.claim(cid, 1, T0, token="claim-b")
     assert a and b
     assert repo.live_attempts() == []  # claimed, not confirmed: nothing was sent yet
-    assert repo.confirm_claim("claim-a") == 1 and repo.confirm_claim("claim-b") == 1
+    assert len(repo.confirm_claim("claim-a")) == 1 and len(repo.confirm_claim("claim-b")) == 1
     repo.mark_answered(b.attempt_id)
     assert {x.id for x in repo.live_attempts()} == {a.attempt_id, b.attempt_id}
     repo.finish(a.attempt_id, outcome=Outcome.UNKNOWN, reason="resync")
@@ -138,6 +138,6 @@ def test_resync_sees_only_its_own_nodes_calls(repo: Repository) -> None:
     mine = Repository(repo.sessions, node="dialer-a")
     (a,), (b,) = mine.claim(cid, 1, T0, token="ta"), other.claim(cid, 1, T0, token="tb")
     assert a.contact_id != b.contact_id  # one contact pool, no double claims
-    assert other.confirm_claim("ta") == 0 and mine.confirm_claim("ta") == other.confirm_claim("tb") == 1
+    assert other.confirm_claim("ta") == set() and len(mine.confirm_claim("ta")) == len(other.confirm_claim("tb")) == 1
     assert [x.id for x in mine.live_attempts()] == [a.attempt_id]
     assert [x.id for x in other.live_attempts()] == [b.attempt_id]

@@ -195,8 +195,11 @@ class Dialing(Calls):
         unconfirmed and is undone by its token."""
         tokens = [(plan, new_token()) for plan in plans]
         agi_tokens.store(self.repo.sessions, {plan.attempt_id: token_hash(token) for plan, token in tokens})
-        self.repo.confirm_claim(claim_token)
-        return tokens
+        confirmed = self.repo.confirm_claim(claim_token)
+        if len(confirmed) < len(tokens):  # another node took this one for dead and resolved them
+            log.warning("claim %s: %d of its %d attempts were resolved by another node before their "
+                        "confirmation: not sent", claim_token, len(tokens) - len(confirmed), len(tokens))  # fmt: skip
+        return [(plan, token) for plan, token in tokens if plan.attempt_id in confirmed]
 
     @staticmethod
     def _give_back(slots: Slots, trunk: Slots, count: int) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Table, case, select, update
+from sqlalchemy import Select, Table, case, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, Disposition
@@ -167,17 +167,18 @@ class Claims:
                 return trunk.template
         return campaign.trunk_template
 
-    def confirm_claim(self, token: str) -> int:
-        """The claim's Originates are about to leave: its attempts become `originating`."""
+    def confirm_claim(self, token: str) -> set[str]:
+        """The claim's Originates are about to leave: its attempts become `originating`. The ids
+        confirmed: only those may be sent (one another node resolved meanwhile is not)."""
         with self.sessions.begin() as s:
-            result = s.execute(
+            return set(s.scalars(
                 update(Attempt)
                 .where(Attempt.node == self.node, Attempt.state == AttemptState.CREATED,
-                       Attempt.claim_token == token)  # fmt: skip
+                       Attempt.claim_token == token)
                 .values(state=AttemptState.ORIGINATING)
+                .returning(Attempt.id)
                 .execution_options(synchronize_session=False)
-            )
-            return int(cast(CursorResult[Any], result).rowcount)
+            ))  # fmt: skip
 
     def undo_claim(self, token: str) -> int:
         """Undo a claim none of whose Originates was sent (its caller gave up on it); how many

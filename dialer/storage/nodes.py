@@ -81,13 +81,16 @@ class Nodes:
             return [NodeRow(n.name, n.host, n.asterisk, n.version, n.live_calls, n.started_at, n.heartbeat_at,
                             n.stopped_at) for n in s.scalars(select(Node).order_by(Node.name))]  # fmt: skip
 
-    def dead_nodes(self, silent_s: float) -> list[DeadNode]:
-        """Other nodes silent for `silent_s` that SQL still has live attempts of (a clean stop drains
-        its calls first, so a stopped node's leftovers are resolved the same way)."""
-        cutoff = self.clock() - timedelta(seconds=silent_s)
+    def dead_nodes(self, silent_s: float | None) -> list[DeadNode]:
+        """Other nodes silent for `silent_s` (by their stamp and this node's clock; None: every other
+        node, the caller judges silence itself: engine.node.Silence) that SQL still has live attempts
+        of (a clean stop drains its calls first, so a stopped node's leftovers are resolved the same way)."""
+        query = select(Node).where(Node.name != self.node)
+        if silent_s is not None:
+            query = query.where(Node.heartbeat_at < self.clock() - timedelta(seconds=silent_s))
         with self.sessions() as s:
             out = []
-            for node in s.scalars(select(Node).where(Node.name != self.node, Node.heartbeat_at < cutoff)):
+            for node in s.scalars(query):
                 live = list(s.scalars(select(Attempt.id).where(Attempt.node == node.name, Attempt.state.in_(LIVE))))
                 if live:
                     out.append(DeadNode(node.name, node.asterisk, node.heartbeat_at, live, node.host))
