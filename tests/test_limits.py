@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from dialer.domain import CampaignState, DialResult
+from dialer.domain import CampaignState, DialResult, Disposition, Outcome
 from dialer.reports.explain import explain_contact
 from dialer.storage import claims, db, scheduling
 from dialer.storage.claims import Plan
 from dialer.storage.limits import LIVE
-from dialer.storage.models import Attempt, Campaign, Contact, Phone, Trunk
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
 from dialer.storage.repository import Repository
 from tests.campaigns import storage_url
 from tests.conftest import fresh_postgres
@@ -304,3 +304,74 @@ def test_a_call_another_campaign_made_and_ended_during_this_claim_counts_against
     finally:
         for e in engines:
             e.dispose()
+
+
+def _race_at_guards(monkeypatch: pytest.MonkeyPatch, race: object) -> None:
+    """Run `race` once inside the next claim, after it read the DNC list and the contacts, before it
+    takes the people's guards (claims.invalid_numbers is called between the two)."""
+    original, ran = claims.invalid_numbers, []
+
+    def then_race(s: object, contact_ids: object) -> object:
+        found = original(s, contact_ids)  # type: ignore[arg-type]
+        if not ran:
+            ran.append(True)
+            racer = threading.Thread(target=race)  # type: ignore[arg-type]
+            racer.start()
+            racer.join(timeout=30)
+            assert not racer.is_alive()
+        return found
+
+    monkeypatch.setattr(claims, "invalid_numbers", then_race)
+
+
+def test_an_opt_out_committed_during_this_claim_keeps_the_number_from_being_dialled(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: host 1's claim (campaign b) read the DNC list; before it takes the person's guard,
+    host 0's call to the same number (campaign a) ends opted_out: its DNC row and its guard's release
+    commit together. Holding the guard, host 1 reads the list again and does not dial."""
+    url = fresh_postgres(postgres_server)
+    db.upgrade(url)
+    engines = [db.make_engine(url) for _ in range(2)]
+    first, second = (Repository(db.session_factory(e), node=f"host-{i}") for i, e in enumerate(engines))
+    a, b = (add(first, name, ["+34611100001"], max_concurrent=10, calls_per_second=100) for name in ("a", "b"))
+    [call] = first.claim(a, 1, T0)  # live: campaign b's claim must wait for its guard
+
+    def opt_out() -> None:
+        first.finish(call.attempt_id, outcome=Outcome.OPTED_OUT, reason="opted out")
+
+    _race_at_guards(monkeypatch, opt_out)
+    try:
+        assert second.claim(b, 1, T0) == []
+        with first.sessions() as s:
+            assert s.get(Dnc, "+34611100001") is not None
+            assert s.scalar(select(func.count()).select_from(Attempt).where(Attempt.campaign_id == b)) == 0
+        monkeypatch.undo()
+        assert second.claim(b, 1, T0 + timedelta(seconds=60)) == []  # and later: suppressed
+        with first.sessions() as s:
+            assert s.scalar(select(Contact.disposition).where(Contact.campaign_id == b)) == Disposition.SUPPRESSED
+    finally:
+        for e in engines:
+            e.dispose()
+
+
+def test_a_contact_settled_during_this_claim_is_not_dialled(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: a payment import marks the contact paid between the claim's SELECT and its UPDATE."""
+    url = fresh_postgres(postgres_server)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    repo = Repository(db.session_factory(engine), node="host-0")
+    cid = add(repo, "a", ["+34611100001"], max_concurrent=10, calls_per_second=100)
+
+    def paid() -> None:
+        with repo.sessions.begin() as s:
+            s.execute(update(Contact).where(Contact.campaign_id == cid).values(disposition=Disposition.PAID))
+
+    _race_at_guards(monkeypatch, paid)
+    try:
+        assert repo.claim(cid, 1, T0) == []
+        with repo.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Attempt)) == 0
+            assert s.scalar(select(Contact.disposition)) == Disposition.PAID
+    finally:
+        engine.dispose()

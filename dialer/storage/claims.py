@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dialer.domain import AttemptState, Disposition
 from dialer.storage import guards
-from dialer.storage.limits import room, trunk_of
-from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
+from dialer.storage.limits import room, template_of, trunk_of
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
 from dialer.storage.strategies import begin, strategy_for
@@ -128,7 +128,7 @@ class Claims:
                 return Claimed(why=space.why)
             limit = space.calls
             schedule = schedule_for(campaign)
-            template = self.template_of(s, campaign)
+            template = template_of(s, campaign)
             if schedule is not None and (missing := missing_dnc_lists(s, schedule)):
                 log.warning("campaign %s: policy %s needs the DNC list %s loaded (dialer dnc import FILE "
                             "--source %s): not dialling", campaign_id, schedule.policy.name, missing[0], missing[0])
@@ -157,15 +157,6 @@ class Claims:
             log.warning("campaign %s: %d contacts parked for %d s: %s", campaign_id, len(parked), PARK_S,
                         parked[0])  # fmt: skip
         return Claimed(plans)
-
-    @staticmethod
-    def template_of(s: Session, campaign: Campaign) -> str:
-        """The channel template its calls use: its named trunk's, else its own."""
-        if campaign.trunk_name:
-            trunk = s.get(Trunk, campaign.trunk_name)
-            if trunk is not None:
-                return trunk.template
-        return campaign.trunk_template
 
     def confirm_claim(self, token: str) -> set[str]:
         """The claim's Originates are about to leave: its attempts become `originating`. The ids
@@ -221,6 +212,9 @@ class Claims:
             if ids[contact.id] not in guarded:  # on a live call of another campaign or contact
                 contact.next_attempt_at = now + timedelta(seconds=GUARD_RETRY_S)
         picks = [(c, p) for c, p in picks if ids[c.id] in guarded]
+        listed = guards.listed(s, [p.number for _, p in picks])  # an opt-out committed since the first read
+        guards.release(s, [ids[c.id] for c, p in picks if p.number in listed])
+        picks = [(c, p) for c, p in picks if p.number not in listed]  # the next claim suppresses them
         if gate is not None:  # a call to the person made and ended since the gate read counts too
             kept = {c.id for c, _ in gate.recheck(s, picks)}
             guards.release(s, [ids[c.id] for c, _ in picks if c.id not in kept])
@@ -232,8 +226,8 @@ class Claims:
         table = contact_table.c
         won = set(s.connection().execute(
             update(contact_table)
-            .where(table.id.in_(list(seen)), table.live_attempt_id.is_(None),
-                   table.attempts == case(seen, value=table.id))
+            .where(table.id.in_(list(seen)), table.live_attempt_id.is_(None),  # settled since (paid): not won
+                   table.attempts == case(seen, value=table.id), table.disposition == Disposition.PENDING)
             .values(live_attempt_id=case({cid: ids[cid] for cid in seen}, value=table.id),
                     attempts=table.attempts + 1, parked_reason=None)
             .returning(table.id)

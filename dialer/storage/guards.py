@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dialer.storage.limits import LIVE
-from dialer.storage.models import Attempt, Campaign, LiveGuard
+from dialer.storage.models import Attempt, Campaign, Dnc, LiveGuard
 
 STALE_AFTER_S = 60.0
 
@@ -47,6 +47,12 @@ def release(s: Session, attempt_ids: Iterable[str]) -> None:
     ids = list(attempt_ids)
     if ids:
         s.execute(delete(LiveGuard).where(LiveGuard.attempt_id.in_(ids)))
+
+
+def listed(s: Session, numbers: list[str]) -> set[str]:
+    """Those of `numbers` on the DNC list now: read again once the guards are held, an opt-out the
+    call that held one committed (with its guard's release) counts for the claim that takes it next."""
+    return set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
 
 
 def holder(s: Session, names: list[str]) -> tuple[str, str] | None:

@@ -133,3 +133,12 @@ def _note_wait(s: Session, campaign: Campaign, node: str, now: datetime) -> None
 def trunk_of(campaign: Campaign) -> str:
     """What an attempt records as its trunk: the trunk's name, else the template's text."""
     return campaign.trunk_name or campaign.trunk_template
+
+
+def template_of(s: Session, campaign: Campaign) -> str:
+    """The channel template its calls use: its named trunk's, else its own."""
+    if campaign.trunk_name:
+        trunk = s.get(Trunk, campaign.trunk_name)
+        if trunk is not None:
+            return trunk.template
+    return campaign.trunk_template
