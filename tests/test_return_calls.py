@@ -9,14 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.domain import AttemptState, Direction, ReturnMatch
+from dialer.domain import AttemptState, CampaignState, Direction, Outcome, ReturnMatch
 from dialer.ivr.flow import load
 from dialer.ivr.return_calls import ReturnDoor, normalised
 from dialer.ivr.return_flow import GREETING_STEP, IDENTITY_STEP, return_flow
 from dialer.ivr.trust import Refused
 from dialer.storage import db
 from dialer.storage.models import Attempt, Campaign, Contact, Phone
-from dialer.storage.return_calls import match, open_call
+from dialer.storage.repository import Repository
+from dialer.storage.return_calls import ReturnEnding, finish_call, match, open_call
 from dialer.storage.sms_models import Sms
 from scheduler.caps import Caps, Past
 
@@ -117,6 +118,25 @@ def test_a_texted_person_who_calls_is_identified_and_gets_an_inbound_attempt(ses
     assert found.kind == ReturnMatch.IDENTIFIED and found.candidates[0].by == "sms"
     assert attempt is not None and (attempt.contact_id, attempt.direction) == (contact_id, Direction.INBOUND)
     assert (row.attempt_id, row.contact_id, row.match) == (attempt.id, contact_id, ReturnMatch.IDENTIFIED)
+
+
+def test_no_campaign_dials_a_person_while_they_are_on_a_return_call(sessions) -> None:  # type: ignore[no-untyped-def]
+    """The return call holds the person's number guard (as a dialled call does) until it ends."""
+    with sessions.begin() as s:
+        _person(s, "water", "Ana Pérez", NUMBER, NOW - timedelta(hours=1))
+        other = Campaign(name="gas", state=CampaignState.ACTIVE, created_at=NOW, max_concurrent=5,
+                         calls_per_second=100, settings={"retries": {"max_attempts": 3}})  # fmt: skip
+        s.add(Contact(campaign=other, external_id="g1", created_at=NOW, fields={}, phones=[Phone(number=NUMBER, position=0)]))
+        s.flush()
+        gas = other.id
+    row, attempt, _found = open_call(sessions, NUMBER, "+34910000001", "node-a", NOW, 14)
+    assert attempt is not None
+    repo = Repository(sessions, node="node-a")
+    assert repo.claim(gas, 1, NOW + timedelta(seconds=1)) == []  # on the line with us
+    finish_call(sessions, ReturnEnding(row.id, attempt.id, Outcome.ANSWERED, "bye", {}), NOW + timedelta(seconds=60))
+    with sessions.begin() as s:
+        s.execute(Contact.__table__.update().where(Contact.external_id == "g1").values(next_attempt_at=None))
+    assert [p.number for p in repo.claim(gas, 1, NOW + timedelta(seconds=61))] == [NUMBER]
 
 
 def test_a_return_call_starts_at_identity_even_in_a_flow_without_one() -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.domain import AttemptState, Direction, Disposition, Outcome, ReturnMatch
+from dialer.storage import guards
 from dialer.storage.ending_hooks import EndingHook, run_hooks
 from dialer.storage.ivr_store import EventRow, add_events
 from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
@@ -101,6 +102,9 @@ def open_call(sessions: sessionmaker[Session], number: str, did: str, node: str,
                               details={"did": did, "returned": chosen.by})  # fmt: skip
             s.add(attempt)
             row.attempt_id, row.campaign_id, row.contact_id = attempt.id, chosen.campaign_id, chosen.contact_id
+            # the person is on the line: no campaign dials them meanwhile (given back at the ending)
+            debt = s.scalar(select(Contact.debt_id).where(Contact.id == chosen.contact_id))
+            guards.take(s, {attempt.id: (chosen.campaign_id, guards.keys(number, debt))}, now)
         else:  # reports count it under the campaign whose caller ID it reached
             campaign = campaign_for_did(s, did)
             row.campaign_id = campaign.id if campaign else None
@@ -136,6 +140,7 @@ def finish_call(sessions: sessionmaker[Session], ending: ReturnEnding, now: date
         if attempt is None:
             return
         attempt.state, attempt.ended_at, attempt.outcome = AttemptState.ENDED, now, ending.outcome
+        guards.release(s, [attempt.id])
         attempt.step_reached = ending.step
         attempt.reason = f"return call: {ending.outcome.value}"
         attempt.details = {**attempt.details, **ending.details}
