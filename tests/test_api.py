@@ -24,6 +24,8 @@ from dialer.storage import db
 from dialer.storage.models import Attempt, Contact, IvrEvent
 from dialer.storage.web_models import Audit
 from dialer.web.api import PREFIX
+from dialer.web.api_results import SETTLE_S
+from dialer.web.context import DEPS
 from tests.api_parts import add_key, api_server, call
 from tests.campaigns import contacts, make_campaign, new_database
 
@@ -161,7 +163,8 @@ def _ended_attempts(url: str, cid: int, n: int) -> list[str]:
             at = t0 + timedelta(seconds=min(i, n - 2))
             a = Attempt(id=f"00000000-0000-0000-0000-00000000000{i}", campaign_id=cid, contact_id=contact.id,
                         phone_id=contact.phones[0].id, number=contact.phones[0].number, state=AttemptState.ENDED,
-                        created_at=at - timedelta(seconds=30), ended_at=at, outcome=Outcome.ANSWERED, reason="done")  # fmt: skip
+                        created_at=at - timedelta(seconds=30), ended_at=at, recorded_at=at, outcome=Outcome.ANSWERED,
+                        reason="done")  # fmt: skip
             s.add(a)
             ids.append(a.id)
         s.add(Attempt(id="00000000-0000-0000-0000-0000000000ff", campaign_id=cid, contact_id=contact.id,
@@ -192,6 +195,43 @@ async def test_results_follow_a_cursor(tmp_path) -> None:
         assert (await call(http, "GET", f"{base}/results", key, params={"since": cursor}))[1]["results"] == []
         assert (await call(http, "GET", f"{base}/results", key, params={"since": "garbage!"}))[0] == 400
         assert (await call(http, "GET", f"{base}/results", key, params={"limit": "0"}))[0] == 400
+
+
+async def test_a_result_recorded_late_still_comes_after_the_cursor_once_settled(tmp_path) -> None:
+    """The cursor follows when endings were recorded: a host's journal replayed after an SQL outage
+    records a call that ended before the cursor's last one, and the CRM still gets it; a result
+    recorded under SETTLE_S ago is held back until no earlier-stamped ending can still commit."""
+    url = new_database(str(tmp_path / "api.db"))
+    cid = make_campaign(url, "debts", ["+34611100000"], render=False)
+    ids = _ended_attempts(url, cid, 2)
+    key = add_key(url, "crm", "read")
+    engine = db.make_engine(url)
+
+    def add(attempt_id: str, ended_at: datetime, recorded_at: datetime) -> None:
+        with db.session_factory(engine).begin() as s:
+            contact = s.scalars(select(Contact).where(Contact.campaign_id == cid)).one()
+            s.add(Attempt(id=attempt_id, campaign_id=cid, contact_id=contact.id, phone_id=contact.phones[0].id,
+                          number=contact.phones[0].number, state=AttemptState.ENDED, created_at=ended_at,
+                          ended_at=ended_at, recorded_at=recorded_at, outcome=Outcome.OPTED_OUT, reason="x"))  # fmt: skip
+
+    try:
+        async with api_server(url) as (base, app), aiohttp.ClientSession() as http:
+            body = (await call(http, "GET", f"{base}/results", key))[1]
+            assert [r["id"] for r in body["results"]] == ids
+            cursor = body["next_cursor"]
+            t0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+            add("replayed", t0 - timedelta(minutes=5), t0 + timedelta(hours=1))  # ended first, recorded last
+            add("just-now", t0, datetime.now(UTC))  # still settling
+            body = (await call(http, "GET", f"{base}/results", key, params={"since": cursor}))[1]
+            assert [r["id"] for r in body["results"]] == ["replayed"]
+            assert body["results"][0]["outcome"] == "opted_out"
+            body = (await call(http, "GET", f"{base}/results", key, params={"since": body["next_cursor"]}))[1]
+            assert body["results"] == []  # "just-now" comes once SETTLE_S have passed
+            app[DEPS].clock = lambda: datetime.now(UTC) + timedelta(seconds=SETTLE_S + 1)
+            later = (await call(http, "GET", f"{base}/results", key, params={"since": body["next_cursor"]}))[1]
+            assert [r["id"] for r in later["results"]] == ["just-now"]
+    finally:
+        engine.dispose()
 
 
 async def test_dnc_and_payments(tmp_path) -> None:

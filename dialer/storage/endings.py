@@ -118,7 +118,7 @@ class Endings:
                 if attempt is None or attempt.state == AttemptState.ENDED:
                     continue
                 attempt.state = AttemptState.ENDED
-                attempt.ended_at = e.ended_at or now
+                attempt.ended_at, attempt.recorded_at = e.ended_at or now, now
                 attempt.answered_at = attempt.answered_at or e.answered_at
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step

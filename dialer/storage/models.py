@@ -137,6 +137,7 @@ class Attempt(Base):
     __tablename__ = "attempt"
     __table_args__ = (
         Index(None, "campaign_id", "state"),
+        Index(None, "recorded_at", "id"),
         Index(None, "contact_id", "created_at"),
         Index(None, "node", "state"),
         Index(None, "trunk", "state"),
@@ -159,6 +160,8 @@ class Attempt(Base):
     originated_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # when SQL recorded the ending (a journaled one: when it was replayed); the results API follows it
+    recorded_at: Mapped[datetime | None]
     dial_result: Mapped[DialResult | None] = mapped_column(_enum(DialResult))
     outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome))
     reason: Mapped[str | None] = mapped_column(Text)

@@ -139,7 +139,7 @@ def finish_call(sessions: sessionmaker[Session], ending: ReturnEnding, now: date
         attempt = s.get(Attempt, ending.attempt_id) if ending.attempt_id else None
         if attempt is None:
             return
-        attempt.state, attempt.ended_at, attempt.outcome = AttemptState.ENDED, now, ending.outcome
+        attempt.state, attempt.ended_at, attempt.recorded_at, attempt.outcome = AttemptState.ENDED, now, now, ending.outcome
         guards.release(s, [attempt.id])
         attempt.step_reached = ending.step
         attempt.reason = f"return call: {ending.outcome.value}"

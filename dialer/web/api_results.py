@@ -1,8 +1,12 @@
 """/api/v1 results (attempts ended, with their IVR facts, after a cursor), the DNC list (add,
 remove, check one number) and payments (contacts marked paid, as dialer.campaigns.payments_import).
 
-The results cursor is opaque to clients: base64url of "<ended_at ISO>|<attempt id>"; rows come in
-(ended_at, id) order, strictly after the cursor, so a CRM follows by passing back `next_cursor`.
+The results cursor is opaque to clients: base64url of "<recorded_at ISO>|<attempt id>"; rows come in
+(recorded_at, id) order, strictly after the cursor, so a CRM follows by passing back `next_cursor`.
+It follows when each ending was recorded, not when its call ended: an ending recorded late (a host's
+journal replayed after an SQL outage) comes after the cursor all the same. A result is given only once
+SETTLE_S have passed since it was recorded, so an ending whose transaction commits after a later-
+stamped one (another host, or a slow commit) is never left behind the cursor.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from dialer.web.context import DEPS
 log = logging.getLogger(__name__)
 
 MAX_LIMIT, DEFAULT_LIMIT, MAX_PAYMENTS = 1000, 100, 10_000
+SETTLE_S = 30.0  # longer than an ending's transaction (8 s statement timeout) plus the hosts' clock skew
 
 
 def encode_cursor(ended_at: datetime, attempt_id: str) -> str:
@@ -44,13 +49,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ApiProblem(400, f"since: {cursor[:80]!r} is not a cursor this API gave") from None
 
 
-def results_page(s: Session, since: str | None, limit: int) -> dict[str, Any]:
+def results_page(s: Session, since: str | None, limit: int, now: datetime) -> dict[str, Any]:
+    settled = now - timedelta(seconds=SETTLE_S)
     query = (select(Attempt, Contact.external_id, Campaign.name)
              .join(Contact, Contact.id == Attempt.contact_id).join(Campaign, Campaign.id == Attempt.campaign_id)
-             .where(Attempt.ended_at.is_not(None)).order_by(Attempt.ended_at, Attempt.id).limit(limit))  # fmt: skip
+             .where(Attempt.recorded_at.is_not(None), Attempt.recorded_at <= settled)
+             .order_by(Attempt.recorded_at, Attempt.id).limit(limit))  # fmt: skip
     if since:
         at, attempt_id = decode_cursor(since)
-        query = query.where(or_(Attempt.ended_at > at, and_(Attempt.ended_at == at, Attempt.id > attempt_id)))
+        query = query.where(or_(Attempt.recorded_at > at, and_(Attempt.recorded_at == at, Attempt.id > attempt_id)))
     rows = list(s.execute(query))
     facts: dict[str, list[dict[str, Any]]] = {}
     ids = [a.id for a, _e, _c in rows]
@@ -61,7 +68,7 @@ def results_page(s: Session, since: str | None, limit: int) -> dict[str, Any]:
     results = [{**attempt_view(a), "campaign": campaign, "external_id": ext, "facts": facts.get(a.id, [])}
                for a, ext, campaign in rows]  # fmt: skip
     last = rows[-1][0] if rows else None
-    return {"results": results, "next_cursor": encode_cursor(last.ended_at, last.id) if last and last.ended_at
+    return {"results": results, "next_cursor": encode_cursor(last.recorded_at, last.id) if last and last.recorded_at
             else since}  # fmt: skip
 
 
@@ -75,7 +82,8 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiProblem(400, f"limit: {limit} is not between 1 and {MAX_LIMIT}")
     since = request.query.get("since") or None
-    return answer(await read(request, lambda s: results_page(s, since, limit)))
+    now = request.app[DEPS].clock()
+    return answer(await read(request, lambda s: results_page(s, since, limit, now)))
 
 
 def _number(request: web.Request) -> str:
