@@ -10,19 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dialer.campaigns.files import CampaignFileError, parse_campaign
 from dialer.config import ConfigError
 from dialer.domain import SmsState
 from dialer.reports.explain import explain_contact
 from dialer.reports.sms_report import sms_summary
-from dialer.storage import db
+from dialer.storage import db, sms_claim
 from dialer.storage.sms_claim import NO_GATEWAY, claim_texts, gateway_name
-from dialer.storage.models import Contact
+from dialer.storage.models import Contact, Dnc
 from dialer.storage.sms_models import Sms
 from dialer.sms.settings import gateway_names, gateways_from_env
 from tests.campaigns import make_campaign, new_database
+from tests.conftest import fresh_postgres
 from tests.test_sms_smpp import PERSON, SMS, _queue
 
 ENV = {"DIALER_SMS_GATEWAY": "kannel://bulk:k-s3cret@127.0.0.1:13013",
@@ -138,3 +139,38 @@ def test_sms_gateways_lists_the_configured_ones_without_passwords(monkeypatch: p
     assert [line.split()[1] for line in rows] == ["default", "backup", "txn"]
     assert "kannel://bulk@127.0.0.1:13013" in rows[0] and "window=4 rate=5.0" in rows[2]
     assert "s3cret" not in result.output
+
+
+def test_a_text_another_host_claimed_meanwhile_is_not_marked_cancelled(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: this host read two queued texts; the second's number is on the DNC list, so it
+    decides to cancel it, but meanwhile another host (which read before the DNC entry) claimed it
+    (`sending`). The cancel is a guarded UPDATE: the text stays `sending`, as it is being sent."""
+    url = fresh_postgres(postgres_server)
+    db.upgrade(url)
+    first, second = "+34600000401", "+34600000402"
+    cid = make_campaign(url, "notice", [first, second], people=[PERSON] * 2, render=False, flow="notify",
+                        settings={"company": "Gas", "sms": SMS})  # fmt: skip
+    _queue(url, cid, "reminder")
+    engine = db.make_engine(url)
+    sessions = db.session_factory(engine)
+    with sessions.begin() as s:
+        s.add(Dnc(number=second, source="test", reason="opted out", added_at=datetime.now(UTC)))
+    original, raced = sms_claim.opens_at, []
+
+    def then_race(*args: object) -> object:
+        if not raced:  # between this host's read and its decision on the second text
+            raced.append(True)
+            with sessions.begin() as s:
+                s.execute(update(Sms).where(Sms.number == second).values(state=SmsState.SENDING, node="n2"))
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sms_claim, "opens_at", then_race)
+    try:
+        jobs, changes = claim_texts(sessions, "n1", datetime.now(UTC), 50)
+        assert [j.number for j in jobs] == [first] and changes == []
+        with sessions() as s:
+            assert s.scalars(select(Sms.state).where(Sms.number == second)).one() == SmsState.SENDING
+    finally:
+        engine.dispose()

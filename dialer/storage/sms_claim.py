@@ -84,9 +84,12 @@ def claim(s: Session, node: str, now: datetime, limit: int, gateway: str,
         why = "dnc" if row.number in blocked else "paid" if contact and contact.disposition == Disposition.PAID else None
         if why is None and campaign is not None and campaign.state.value == "stopped":
             why = "campaign-stopped"
-        if why or campaign is None:
-            row.state, row.error_code, row.done_at = SmsState.CANCELLED, why or "no-campaign", now
-            changes.append(Change(row.id, row.campaign_id, row.state.value, row.segments, row.error_code))
+        if why or campaign is None:  # guarded: another host may have claimed it meanwhile (then it is sent)
+            code = why or "no-campaign"
+            if s.execute(update(Sms).where(Sms.id == row.id, Sms.state == SmsState.QUEUED)
+                         .values(state=SmsState.CANCELLED, error_code=code, done_at=now)
+                         .execution_options(synchronize_session=False)).rowcount:  # fmt: skip
+                changes.append(Change(row.id, row.campaign_id, SmsState.CANCELLED.value, row.segments, code))
             continue
         try:
             opens = opens_at(campaign, contact, row.number, now)
