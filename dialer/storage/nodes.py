@@ -26,6 +26,10 @@ from dialer.storage.models import Attempt, Campaign, Node
 
 log = logging.getLogger(__name__)
 
+# an attempt's Originate may leave this long after its claim (its audio prepared, up to 30 s; SQL and
+# AMI waits), and the node's longest-call limit counts from the Originate's answer, not the claim
+START_MARGIN_S = 120.0
+
 
 @dataclass(frozen=True)
 class NodeRow:
@@ -108,9 +112,10 @@ class Nodes:
         for attempt_id, created_at, ring_timeout_s in rows:
             if attempt_id in gone:
                 why = f"node {dead.name} stopped heartbeating at {dead.heartbeat_at:%H:%M:%S} UTC and its Asterisk no longer has the call"
-            elif now - created_at > timedelta(seconds=ring_timeout_s + max_call_s):
+            elif now - created_at > timedelta(seconds=ring_timeout_s + max_call_s + START_MARGIN_S):
                 why = (f"node {dead.name} stopped heartbeating at {dead.heartbeat_at:%H:%M:%S} UTC; the call cannot "
-                       f"still be up (ring timeout {ring_timeout_s} s + longest call {max_call_s:g} s passed)")  # fmt: skip
+                       f"still be up (ring timeout {ring_timeout_s} s + longest call {max_call_s:g} s "
+                       f"+ {START_MARGIN_S:g} s passed)")  # fmt: skip
             else:
                 continue
             endings.append(Ending(attempt_id, why, outcome=Outcome.UNKNOWN))
