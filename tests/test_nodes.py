@@ -18,7 +18,7 @@ from dialer.config import AmiSettings, EngineSettings
 from dialer.domain import AttemptState, CampaignState, Outcome
 from dialer.engine.node import NodeKeeper, Silence
 from dialer.storage import db
-from dialer.storage.models import Attempt, Campaign, Contact, Phone
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
 from dialer.storage.nodes import START_MARGIN_S, DeadNode
 from dialer.storage.repository import Repository
 from tests.fake_ami import FakeAmi
@@ -184,3 +184,36 @@ async def test_a_database_outage_kills_no_node_and_a_node_that_stays_silent_is_r
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("outcome", "disposition"), [(Outcome.OPTED_OUT, "suppressed"), (Outcome.ANSWERED, "reached")])
+def test_the_owners_true_ending_replaces_the_unknown_a_peer_recorded(tmp_path: Path, outcome: Outcome,
+                                                                     disposition: str) -> None:  # fmt: skip
+    """pbx-2 took pbx-1 for dead and ended its call `unknown`; pbx-1 was alive (frozen, or its SQL
+    cut off) and now records what happened: the attempt says it, an opt-out reaches the DNC list,
+    a reached contact is settled. A replay changes nothing more; another node's ending is ignored."""
+    url = f"sqlite:///{tmp_path / 'nodes.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    t0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    pbx, other = (Repository(db.session_factory(engine), node=name, clock=lambda: t0) for name in ("pbx-1", "pbx-2"))
+    with pbx.sessions.begin() as s:
+        c = Campaign(name="c", state=CampaignState.ACTIVE, created_at=t0, max_concurrent=5, calls_per_second=100,
+                     settings={"retries": {"max_attempts": 3}})  # fmt: skip
+        s.add(Contact(campaign=c, external_id="c0", created_at=t0, fields={}, phones=[Phone(number="+34611100000", position=0)]))
+        s.flush()
+        cid = c.id
+    [plan] = pbx.claim(cid, 1, t0, token="t")
+    assert pbx.confirm_claim("t") == {plan.attempt_id}
+    dead_node = DeadNode("pbx-1", "", t0, [plan.attempt_id])
+    assert other.resolve_dead(dead_node, max_call_s=3600, gone=[plan.attempt_id]) == 1
+    other.finish(plan.attempt_id, outcome=Outcome.ANSWERED, reason="not the owner")  # ignored
+    for _ in range(2):  # the owner's ending, then its journal's replay
+        pbx.finish(plan.attempt_id, outcome=outcome, reason="reported by the IVR")
+    with pbx.sessions() as s:
+        attempt = s.get(Attempt, plan.attempt_id)
+        assert attempt is not None and (attempt.outcome, attempt.reason) == (outcome, "reported by the IVR")
+        contact = s.scalars(select(Contact)).one()
+        assert contact.disposition.value == disposition and contact.live_attempt_id is None
+        assert (s.get(Dnc, "+34611100000") is not None) == (outcome == Outcome.OPTED_OUT)
+    engine.dispose()

@@ -79,6 +79,7 @@ class Endings:
     """Part of Repository: recording answers and endings."""
 
     sessions: sessionmaker[Session]
+    node: str
     clock: Callable[[], datetime]
     ending_hooks: tuple[EndingHook, ...] = ()  # storage.ending_hooks: e.g. texts after the ending
 
@@ -113,10 +114,13 @@ class Endings:
             }
             campaigns: dict[int, Campaign] = {}
             ended: list[tuple[Ending, Attempt]] = []
+            corrected: set[str] = set()  # ended `unknown` by a node that took this one for dead
             for e in endings:
                 attempt = attempts.get(e.attempt_id)
-                if attempt is None or attempt.state == AttemptState.ENDED:
+                if attempt is None or (attempt.state == AttemptState.ENDED and not self._true_ending(attempt, e)):
                     continue
+                if attempt.state == AttemptState.ENDED:
+                    corrected.add(attempt.id)
                 attempt.state = AttemptState.ENDED
                 attempt.ended_at, attempt.recorded_at = e.ended_at or now, now
                 attempt.answered_at = attempt.answered_at or e.answered_at
@@ -136,10 +140,30 @@ class Endings:
                 contact, campaign = contacts[attempt.contact_id], campaigns[attempt.campaign_id]
                 if contact.live_attempt_id == attempt.id:
                     contact.live_attempt_id = None
-                self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
+                if attempt.id in corrected:
+                    self._correct(s, campaign, contact, attempt, now)
+                else:
+                    self._next_step(s, campaign, contact, attempt, now, past.get(contact.id, []))
                 run_hooks(s, self.ending_hooks, campaign, contact, attempt, now)
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
+
+    def _true_ending(self, attempt: Attempt, e: Ending) -> bool:
+        """This node's own ending of an attempt another node ended `unknown`, taking this one for dead
+        (storage.nodes): what really happened, recorded over the guess."""
+        return (attempt.outcome == Outcome.UNKNOWN and bool(attempt.details.get("resolved_by"))
+                and attempt.node == self.node and e.outcome != Outcome.UNKNOWN)  # fmt: skip
+
+    @classmethod
+    def _correct(cls, s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
+        """After a true ending replaced `unknown`: an opt-out reaches the DNC list, a reached contact is
+        settled unless it is already on a new call (whose ending decides then)."""
+        log.warning("attempt %s: its true ending (%s) replaces the unknown another node recorded",
+                    attempt.id, attempt.outcome or attempt.dial_result)  # fmt: skip
+        if attempt.outcome == Outcome.OPTED_OUT:
+            cls._retry_rules(s, campaign, contact, attempt, now)
+        elif attempt.outcome in REACHED and contact.disposition == Disposition.PENDING and contact.live_attempt_id is None:
+            contact.disposition = Disposition.REACHED
 
     @staticmethod
     def _caps_in(campaign: Campaign) -> bool:

@@ -118,7 +118,7 @@ class Nodes:
                        f"+ {START_MARGIN_S:g} s passed)")  # fmt: skip
             else:
                 continue
-            endings.append(Ending(attempt_id, why, outcome=Outcome.UNKNOWN))
+            endings.append(Ending(attempt_id, why, outcome=Outcome.UNKNOWN, details={"resolved_by": self.node}))
         if endings:
             self.finish_many(endings)
             log.warning("node %s is dead: %d of its attempts resolved (unknown), %d left to resolve later",
