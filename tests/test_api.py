@@ -219,8 +219,8 @@ async def test_a_result_recorded_late_still_comes_after_the_cursor_once_settled(
             body = (await call(http, "GET", f"{base}/results", key))[1]
             assert [r["id"] for r in body["results"]] == ids
             cursor = body["next_cursor"]
-            t0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-            add("replayed", t0 - timedelta(minutes=5), t0 + timedelta(hours=1))  # ended first, recorded last
+            t0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # the first results ended (and were recorded) then
+            add("replayed", t0 - timedelta(minutes=5), datetime.now(UTC) - timedelta(minutes=5))  # ended first, recorded last
             add("just-now", t0, datetime.now(UTC))  # still settling
             body = (await call(http, "GET", f"{base}/results", key, params={"since": cursor}))[1]
             assert [r["id"] for r in body["results"]] == ["replayed"]

@@ -152,6 +152,14 @@ def test_a_claim_whose_clock_is_behind_adds_no_refill(hosts: list[Repository]) -
     assert sum(got) <= 10 + 2 * 50, got  # the burst and 50 a second, not the 90 ms refilled twice
 
 
+def test_a_bucket_clock_a_jumped_host_wrote_does_not_stop_the_others(hosts: list[Repository]) -> None:
+    """A host whose clock jumped an hour ahead claims once; the others (right clocks) go on at the rate."""
+    cid = add(hosts[0], "c", [f"+3461110{i:04d}" for i in range(100)], max_concurrent=100, calls_per_second=5)
+    assert len(hosts[0].claim(cid, 5, T0 + timedelta(hours=1))) == 1  # the burst of one
+    got = [len(hosts[1].claim(cid, 5, T0 + timedelta(milliseconds=200 * i))) for i in range(1, 11)]
+    assert 8 <= sum(got) <= 11, got  # two seconds at 5/s, not nothing for an hour
+
+
 def test_a_named_trunk_caps_live_calls_across_campaigns_and_hosts(hosts: list[Repository]) -> None:
     with hosts[0].sessions.begin() as s:
         s.add(Trunk(name="carrier", template="PJSIP/{number}@carrier", max_concurrent=4, calls_per_second=100,

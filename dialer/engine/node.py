@@ -42,7 +42,8 @@ def version() -> str:
 class Silence:
     """Which other nodes this node has watched stay silent for `after_s`: their heartbeat stamp (their
     own clock's) unchanged over `after_s` of this node's reads (its monotonic clock). A read this node
-    could not make, or a gap between reads longer than half of `after_s`, starts every count again."""
+    could not make, or a gap longer than `after_s` from the end of one round to the next read (this
+    node's loop or SQL stalled), starts every count again."""
 
     def __init__(self, after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.after_s, self.clock = after_s, clock
@@ -53,10 +54,15 @@ class Silence:
         self.seen.clear()
         self.last_read = None
 
+    def round_over(self) -> None:
+        """The round that read (and resolved what it found silent) is over: the next gap counts from here."""
+        if self.last_read is not None:
+            self.last_read = self.clock()
+
     def silent(self, peers: list[DeadNode]) -> list[DeadNode]:
         """Of these peers (other nodes with live attempts, as just read), those silent long enough."""
         now = self.clock()
-        if self.last_read is not None and now - self.last_read > self.after_s / 2:
+        if self.last_read is not None and now - self.last_read > self.after_s:
             self.seen.clear()  # this node was not watching meanwhile (its loop or SQL stalled)
         self.last_read = now
         seen, out = {}, []
@@ -113,6 +119,7 @@ class NodeKeeper:
                                        timeout_s=self.settings.sql_timeout_s)  # fmt: skip
                 except Exception as exc:  # noqa: BLE001 - SQL or AMI trouble: next round tries again
                     log.warning("resolving silent node %s failed (%s); retrying", dead.name, exc)
+            self.silence.round_over()  # a slow peer Asterisk is not a gap in this node's watching
 
     async def stopped(self) -> None:
         try:

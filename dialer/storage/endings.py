@@ -122,7 +122,7 @@ class Endings:
                 if attempt.state == AttemptState.ENDED:
                     corrected.add(attempt.id)
                 attempt.state = AttemptState.ENDED
-                attempt.ended_at, attempt.recorded_at = e.ended_at or now, now
+                attempt.ended_at = e.ended_at or now
                 attempt.answered_at = attempt.answered_at or e.answered_at
                 attempt.dial_result, attempt.outcome = e.dial_result, e.outcome
                 attempt.reason, attempt.q850_cause, attempt.step_reached = e.reason, e.cause, e.step
@@ -147,6 +147,9 @@ class Endings:
                 run_hooks(s, self.ending_hooks, campaign, contact, attempt, now)
                 log.info("attempt %s ended: %s (%s); contact %s %s", attempt.id, e.what, e.reason, contact.id,
                          contact.disposition.value)  # fmt: skip
+            recorded = self.clock()  # at the end of the transaction: the results API's cursor follows it
+            for _e, attempt in ended:
+                attempt.recorded_at = recorded
 
     def _true_ending(self, attempt: Attempt, e: Ending) -> bool:
         """This node's own ending of an attempt another node ended `unknown`, taking this one for dead
@@ -161,8 +164,9 @@ class Endings:
         log.warning("attempt %s: its true ending (%s) replaces the unknown another node recorded",
                     attempt.id, attempt.outcome or attempt.dial_result)  # fmt: skip
         if attempt.outcome == Outcome.OPTED_OUT:
-            cls._retry_rules(s, campaign, contact, attempt, now)
-        elif attempt.outcome in REACHED and contact.disposition == Disposition.PENDING and contact.live_attempt_id is None:
+            cls._opted_out(s, contact, attempt, now)
+        elif (attempt.outcome in REACHED and contact.live_attempt_id is None
+              and contact.disposition in (Disposition.PENDING, Disposition.EXHAUSTED)):  # fmt: skip
             contact.disposition = Disposition.REACHED
 
     @staticmethod
@@ -188,11 +192,17 @@ class Endings:
             after_ending(schedule, contact, attempt, now, history, hold_for(campaign, schedule))
 
     @staticmethod
+    def _opted_out(s: Session, contact: Contact, attempt: Attempt, now: datetime) -> None:
+        """The number goes on the DNC list; the contact is suppressed (a paid one stays paid)."""
+        if contact.disposition != Disposition.PAID:
+            contact.disposition = Disposition.SUPPRESSED
+        if s.get(Dnc, attempt.number) is None:
+            s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+
+    @staticmethod
     def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:
         if attempt.outcome == Outcome.OPTED_OUT:
-            contact.disposition = Disposition.SUPPRESSED
-            if s.get(Dnc, attempt.number) is None:
-                s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+            Endings._opted_out(s, contact, attempt, now)
             return
         callback_s = attempt.details.get("callback_after_s")
         if (attempt.outcome == Outcome.TRANSFERRED and not attempt.details.get("agent_answered") and callback_s

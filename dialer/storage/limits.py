@@ -34,6 +34,7 @@ from dialer.storage.models import Attempt, Campaign, ClaimWait, Trunk
 
 LIVE = (AttemptState.CREATED, AttemptState.ORIGINATING, AttemptState.ANSWERED)
 BURST_S = 0.2
+JUMP_S = 1.0  # a bucket clock further ahead than this was written by a host whose clock jumped
 WAIT_S = 2.0  # a host that found no room this recently still wants its share
 
 
@@ -50,6 +51,8 @@ class Bucket:
         burst = max(1.0, rate * BURST_S)
         if row.rate_at is None:
             return cls(row, rate, burst)
+        if row.rate_at - now > timedelta(seconds=JUMP_S):  # written by a clock that jumped ahead: from now on,
+            row.rate_at = now  # or the bucket would not refill until real time caught up with it
         elapsed = max(0.0, (now - row.rate_at).total_seconds())
         return cls(row, rate, min(burst, row.rate_tokens + elapsed * rate))
 

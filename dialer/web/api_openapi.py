@@ -109,7 +109,8 @@ PATHS: dict[str, Any] = {
         "one contact, its attempts and why it is or is not called next", "read",
         {"200": _ok("it", _ref("Contact")), "404": ERR},
         parameters=[NAME, {"name": "external_id", "in": "path", "required": True, "schema": {"type": "string"}}])},
-    "/results": {"get": _op("attempts ended after a cursor, with their IVR facts, oldest first", "read",
+    "/results": {"get": _op("attempts whose ending was recorded after a cursor (and 30 s ago), with their IVR "
+                            "facts, oldest recorded first", "read",
                             {"200": _ok("a page", {"type": "object", "properties": {
                                 "results": {"type": "array", "items": _ref("Result")},
                                 "next_cursor": {"type": "string", "nullable": True}}}), "400": ERR},

@@ -5,8 +5,9 @@ The results cursor is opaque to clients: base64url of "<recorded_at ISO>|<attemp
 (recorded_at, id) order, strictly after the cursor, so a CRM follows by passing back `next_cursor`.
 It follows when each ending was recorded, not when its call ended: an ending recorded late (a host's
 journal replayed after an SQL outage) comes after the cursor all the same. A result is given only once
-SETTLE_S have passed since it was recorded, so an ending whose transaction commits after a later-
-stamped one (another host, or a slow commit) is never left behind the cursor.
+SETTLE_S have passed since it was recorded (stamped at the end of its transaction), so an ending whose
+transaction commits after a later-stamped one (another host, a slow commit) is not left behind the
+cursor, unless its commit takes longer than SETTLE_S.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def results_page(s: Session, since: str | None, limit: int, now: datetime) -> di
              .order_by(Attempt.recorded_at, Attempt.id).limit(limit))  # fmt: skip
     if since:
         at, attempt_id = decode_cursor(since)
-        query = query.where(or_(Attempt.recorded_at > at, and_(Attempt.recorded_at == at, Attempt.id > attempt_id)))
+        query = query.where(Attempt.recorded_at >= at,  # a bound PostgreSQL's index scan starts from
+                            or_(Attempt.recorded_at > at, and_(Attempt.recorded_at == at, Attempt.id > attempt_id)))
     rows = list(s.execute(query))
     facts: dict[str, list[dict[str, Any]]] = {}
     ids = [a.id for a, _e, _c in rows]
