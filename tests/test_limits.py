@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from dialer.domain import CampaignState, DialResult, Disposition, Outcome
+from dialer.domain import AttemptState, CampaignState, DialResult, Disposition, Outcome
 from dialer.reports.explain import explain_contact
 from dialer.storage import claims, db, scheduling
 from dialer.storage.claims import Plan
 from dialer.storage.limits import LIVE
-from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone, Trunk
+from dialer.storage.models import Attempt, Campaign, Contact, Dnc, LiveGuard, Phone, Trunk
 from dialer.storage.repository import Repository
 from tests.campaigns import storage_url
 from tests.conftest import fresh_postgres
@@ -383,3 +383,19 @@ def test_a_contact_settled_during_this_claim_is_not_dialled(postgres_server: str
             assert s.scalar(select(Contact.disposition)) == Disposition.PAID
     finally:
         engine.dispose()
+
+
+def test_a_guard_no_live_attempt_holds_is_given_back_by_the_sweep(hosts: list[Repository]) -> None:
+    """The safety net behind every ending's release: a guard left by an attempt that is over (or gone)
+    is given back after a minute; a live call's guard stays."""
+    a = add(hosts[0], "a", ["+34611100001", "+34611100002"], max_concurrent=10, calls_per_second=100)
+    live, over = hosts[0].claim(a, 2, T0)
+    with hosts[0].sessions.begin() as s:  # an ending whose release was lost (a bug this net catches)
+        s.execute(update(Attempt).where(Attempt.id == over.attempt_id).values(state=AttemptState.ENDED))
+        s.execute(update(Contact).where(Contact.live_attempt_id == over.attempt_id).values(live_attempt_id=None))
+    hosts[0].clock = lambda: T0 + timedelta(seconds=30)
+    assert hosts[0].sweep_guards() == 0  # too young to judge
+    hosts[0].clock = lambda: T0 + timedelta(seconds=120)
+    assert hosts[0].sweep_guards() == 1
+    with hosts[0].sessions() as s:
+        assert set(s.scalars(select(LiveGuard.attempt_id))) == {live.attempt_id}

@@ -256,4 +256,6 @@ class Engine(Link):
         for attempt_id in lost:
             log.warning("attempt %s: %s: ending it as unknown", attempt_id, reason)
         await asyncio.gather(*(self.recorder.record(Ending(a, reason, outcome=Outcome.UNKNOWN)) for a in lost))
+        if freed := await self._sql(self.repo.sweep_guards):
+            log.warning("%d people's guards were held by no live attempt: given back", freed)
         return len(lost)

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.domain import AttemptState, CampaignState, Disposition, Outcome
+from dialer.storage import guards
 from dialer.storage.claims import Claims
 from dialer.storage.ending_hooks import EndingHook
 from dialer.storage.endings import Endings
@@ -113,6 +114,12 @@ class Repository(Claims, Endings, Nodes):
         )
         with self.sessions() as s:
             return [LiveAttempt(*row) for row in s.execute(query)]
+
+    def sweep_guards(self) -> int:
+        """Give back the people's guards no live attempt holds any more (a safety net: every ending,
+        undo and resolution gives them back in its own transaction); how many."""
+        with self.sessions.begin() as s:
+            return guards.sweep(s, self.clock())
 
     def attempt(self, attempt_id: str) -> Attempt | None:
         with self.sessions() as s:
