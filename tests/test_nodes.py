@@ -89,7 +89,7 @@ def test_a_dead_nodes_calls_end_only_once_they_cannot_still_be_up(tmp_path: Path
     plans = list(pbx.claim(cid, 3, t0, token="t"))
     assert len(plans) == 3
     now[0] = t0 + timedelta(seconds=60)  # silent for a minute: dead, but its calls may still be up
-    [dead_node] = other.dead_nodes(silent_s=20)
+    [dead_node] = other.peers_with_live_attempts()
     assert sorted(dead_node.live) == sorted(p.attempt_id for p in plans)
     assert other.resolve_dead(dead_node, max_call_s=3600) == 0
     assert other.resolve_dead(dead_node, max_call_s=3600, gone=[plans[0].attempt_id]) == 1
@@ -98,9 +98,9 @@ def test_a_dead_nodes_calls_end_only_once_they_cannot_still_be_up(tmp_path: Path
     now[0] = t0 + timedelta(seconds=30 + 3600 + START_MARGIN_S - 1)
     assert other.resolve_dead(dead_node, max_call_s=3600) == 0  # its Originate may have left late
     now[0] = t0 + timedelta(seconds=30 + 3600 + START_MARGIN_S + 1)
-    [dead_node] = other.dead_nodes(silent_s=20)
+    [dead_node] = other.peers_with_live_attempts()
     assert other.resolve_dead(dead_node, max_call_s=3600) == 2
-    assert other.dead_nodes(silent_s=20) == []
+    assert other.peers_with_live_attempts() == []
     with engine.connect() as conn:
         ended = conn.execute(select(Attempt.id, Attempt.state, Attempt.outcome, Attempt.reason)).all()
         assert {state for _id, state, _o, _r in ended} == {AttemptState.ENDED}
@@ -148,8 +148,7 @@ class Peers:
             raise ConnectionError("database down")
         self.beats += 1
 
-    def dead_nodes(self, silent_s: float | None) -> list[DeadNode]:
-        assert silent_s is None
+    def peers_with_live_attempts(self) -> list[DeadNode]:
         if self.down:
             raise ConnectionError("database down")
         return [DeadNode("pbx-1", "", self.stamp, ["a1"])]

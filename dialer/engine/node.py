@@ -107,7 +107,7 @@ class NodeKeeper:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
-                peers = await self.sql.run(self.repo.dead_nodes, None, timeout_s=self.settings.sql_timeout_s)
+                peers = await self.sql.run(self.repo.peers_with_live_attempts, timeout_s=self.settings.sql_timeout_s)
             except Exception as exc:  # noqa: BLE001 - SQL trouble: the counts start again after it
                 self.silence.forget()
                 log.warning("reading the other nodes failed (%s); retrying", exc)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from dialer.domain import AttemptState, Disposition
 from dialer.storage import guards
 from dialer.storage.limits import room, template_of, trunk_of
-from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+from dialer.storage.models import Attempt, Campaign, Contact, Phone
 from dialer.storage.rotation import NO_NUMBER_LEFT, invalid_numbers
 from dialer.storage.scheduling import Gate, hold_for, missing_dnc_lists, schedule_for
 from dialer.storage.strategies import begin, strategy_for
@@ -144,7 +144,7 @@ class Claims:
                 if not contacts:
                     break
                 numbers = [p.number for c in contacts for p in c.phones]
-                blocked = set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
+                blocked = guards.listed(s, numbers)
                 invalid = invalid_numbers(s, [c.id for c in contacts])  # out of rotation for good
                 gate = None if schedule is None else Gate(s, schedule, contacts, now, hold_for(campaign, schedule))
                 if (strategy := strategy_for(campaign)) is not None:

@@ -75,6 +75,12 @@ def retry_rules(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def add_opt_out(s: Session, attempt: Attempt, now: datetime) -> None:
+    """The attempt's number on the DNC list (an opt-out heard by the IVR), once."""
+    if s.get(Dnc, attempt.number) is None:
+        s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+
+
 class Endings:
     """Part of Repository: recording answers and endings."""
 
@@ -196,8 +202,7 @@ class Endings:
         """The number goes on the DNC list; the contact is suppressed (a paid one stays paid)."""
         if contact.disposition != Disposition.PAID:
             contact.disposition = Disposition.SUPPRESSED
-        if s.get(Dnc, attempt.number) is None:
-            s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+        add_opt_out(s, attempt, now)
 
     @staticmethod
     def _retry_rules(s: Session, campaign: Campaign, contact: Contact, attempt: Attempt, now: datetime) -> None:

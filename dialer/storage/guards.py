@@ -50,8 +50,8 @@ def release(s: Session, attempt_ids: Iterable[str]) -> None:
 
 
 def listed(s: Session, numbers: list[str]) -> set[str]:
-    """Those of `numbers` on the DNC list now: read again once the guards are held, an opt-out the
-    call that held one committed (with its guard's release) counts for the claim that takes it next."""
+    """Those of `numbers` on the DNC list now. A claim reads it again once it holds the guards: an
+    opt-out the call that held one committed (with its guard's release) counts for the next claim."""
     return set(s.scalars(select(Dnc.number).where(Dnc.number.in_(numbers)))) if numbers else set()
 
 

@@ -85,16 +85,13 @@ class Nodes:
             return [NodeRow(n.name, n.host, n.asterisk, n.version, n.live_calls, n.started_at, n.heartbeat_at,
                             n.stopped_at) for n in s.scalars(select(Node).order_by(Node.name))]  # fmt: skip
 
-    def dead_nodes(self, silent_s: float | None) -> list[DeadNode]:
-        """Other nodes silent for `silent_s` (by their stamp and this node's clock; None: every other
-        node, the caller judges silence itself: engine.node.Silence) that SQL still has live attempts
-        of (a clean stop drains its calls first, so a stopped node's leftovers are resolved the same way)."""
-        query = select(Node).where(Node.name != self.node)
-        if silent_s is not None:
-            query = query.where(Node.heartbeat_at < self.clock() - timedelta(seconds=silent_s))
+    def peers_with_live_attempts(self) -> list[DeadNode]:
+        """The other nodes SQL still has live attempts of, with their last heartbeat stamp: the caller
+        judges which are silent (engine.node.Silence). A clean stop drains its calls first, so a stopped
+        node's leftovers are resolved the same way."""
         with self.sessions() as s:
             out = []
-            for node in s.scalars(query):
+            for node in s.scalars(select(Node).where(Node.name != self.node)):
                 live = list(s.scalars(select(Attempt.id).where(Attempt.node == node.name, Attempt.state.in_(LIVE))))
                 if live:
                     out.append(DeadNode(node.name, node.asterisk, node.heartbeat_at, live, node.host))

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer.domain import AttemptState, Direction, Disposition, Outcome, ReturnMatch
 from dialer.storage import guards
 from dialer.storage.ending_hooks import EndingHook, run_hooks
+from dialer.storage.endings import add_opt_out
 from dialer.storage.ivr_store import EventRow, add_events
-from dialer.storage.models import Attempt, Campaign, Contact, Dnc, Phone
+from dialer.storage.models import Attempt, Campaign, Contact, Phone
 from dialer.storage.return_call_models import ReturnCall
 from dialer.storage.sms_models import Sms
 
@@ -149,8 +150,7 @@ def finish_call(sessions: sessionmaker[Session], ending: ReturnEnding, now: date
         assert contact is not None and campaign is not None
         if ending.outcome == Outcome.OPTED_OUT:
             contact.disposition = Disposition.SUPPRESSED
-            if s.get(Dnc, attempt.number) is None:
-                s.add(Dnc(number=attempt.number, source="ivr-opt-out", reason=f"attempt {attempt.id}", added_at=now))
+            add_opt_out(s, attempt, now)
         elif ending.outcome in SETTLED_BY and contact.disposition == Disposition.PENDING:
             contact.disposition = Disposition.REACHED
         run_hooks(s, tuple(hooks), campaign, contact, attempt, now)
